@@ -1,0 +1,31 @@
+//! SFU configuration.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+/// How the SFU starts its workers and where transports listen.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// Number of mediasoup workers (one per core is a good default).
+    pub workers: usize,
+    /// IP address transports bind to.
+    pub listen_ip: IpAddr,
+    /// Address announced to clients in ICE candidates (public IP); `None` announces
+    /// `listen_ip` itself (required when `listen_ip` is `0.0.0.0`).
+    pub announced_ip: Option<IpAddr>,
+    /// Lowest UDP/TCP port for RTC.
+    pub rtc_min_port: u16,
+    /// Highest UDP/TCP port for RTC.
+    pub rtc_max_port: u16,
+}
+
+impl Default for SfuConfig {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            announced_ip: None,
+            rtc_min_port: 40000,
+            rtc_max_port: 49999,
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! Error strings, exactly as the Threads server sends them.
+
+/// `createRoom` before `join`.
+pub const JOIN_FIRST: &str = "Join first with your user ID";
+/// Not a member of the conversation.
+pub const NOT_IN_GROUP: &str = "You are not in this group";
+/// `createRoom` without a room id.
+pub const ROOM_ID_REQUIRED: &str = "roomId required";
+/// The socket is in no room.
+pub const PARTICIPANT_NOT_FOUND: &str = "Participant not found";
+/// Unknown transport id.
+pub const TRANSPORT_NOT_FOUND: &str = "Transport not found";
+/// Unknown producer id.
+pub const PRODUCER_NOT_FOUND: &str = "Producer not found";
+/// Consuming one's own producer.
+pub const CANNOT_CONSUME_OWN: &str = "Cannot consume own producer";
+/// Client RTP capabilities cannot consume the producer.
+pub const RTP_CAPS_MISMATCH: &str = "RTP capabilities mismatch";
+/// Unknown receive transport id in `consume`.
+pub const RECV_TRANSPORT_NOT_FOUND: &str = "Receive transport not found";
+/// Unknown consumer id.
+pub const CONSUMER_NOT_FOUND: &str = "Consumer not found";
+/// `get_active_calls` before `join`.
+pub const NOT_JOINED: &str = "Not joined";
+/// `group_call_initiate` with a caller id that is not a user id.
+pub const INVALID_CALLER_ID: &str = "Invalid caller id";
+/// Huddle addition: `callerId` differs from the user joined on this socket.
+pub const CALLER_MISMATCH: &str = "callerId does not match the joined user";
+/// Huddle addition: the directory (database) is unavailable.
+pub const DIRECTORY_UNAVAILABLE: &str = "Directory unavailable, try again";
+/// Huddle addition: invalid payload prefix; the detail follows after ": ".
+pub const INVALID_PAYLOAD: &str = "Invalid payload";

@@ -1,0 +1,47 @@
+//! Socket.IO event names.
+
+/// Client → server: register the socket's user (`emit('join', userId)`).
+pub const JOIN: &str = "join";
+/// Client → server: list active calls (ack optional).
+pub const GET_ACTIVE_CALLS: &str = "get_active_calls";
+/// Client → server: start a group call in a conversation.
+pub const GROUP_CALL_INITIATE: &str = "group_call_initiate";
+/// Client → server: join (or create) the SFU room of a conversation.
+pub const CREATE_ROOM: &str = "createRoom";
+/// Client → server: create a WebRTC transport.
+pub const CREATE_TRANSPORT: &str = "createTransport";
+/// Client → server: connect a transport with the client's DTLS parameters.
+pub const CONNECT_TRANSPORT: &str = "connectTransport";
+/// Client → server: start producing a track.
+pub const PRODUCE: &str = "produce";
+/// Client → server: list producers of the room.
+pub const GET_PRODUCERS: &str = "getProducers";
+/// Client → server: consume a remote producer.
+pub const CONSUME: &str = "consume";
+/// Client → server: resume a (paused) consumer.
+pub const RESUME_CONSUMER: &str = "resumeConsumer";
+/// Client → server: leave the SFU room.
+pub const LEAVE_ROOM: &str = "leaveRoom";
+/// Client → server (Huddle addition): restart ICE of a transport.
+pub const RESTART_ICE: &str = "restartIce";
+/// Client → server (Huddle addition): close one of the socket's producers.
+pub const CLOSE_PRODUCER: &str = "closeProducer";
+
+/// Server → client: active calls of the user's conversations.
+pub const ACTIVE_GROUP_CALLS: &str = "active_group_calls";
+/// Server → client: a group call rings.
+pub const GROUP_CALL_INCOMING: &str = "group_call_incoming";
+/// Server → client: a group call is active in a conversation.
+pub const GROUP_CALL_STARTED: &str = "group_call_started";
+/// Server → client: the group call of a conversation ended.
+pub const GROUP_CALL_ENDED: &str = "group_call_ended";
+/// Server → client: a group-call request failed.
+pub const GROUP_CALL_ERROR: &str = "group_call_error";
+/// Server → client: a participant of the room produces a new track.
+pub const NEW_PRODUCER: &str = "newProducer";
+/// Server → client: a participant left the room.
+pub const PARTICIPANT_LEFT: &str = "participantLeft";
+/// Server → client (Huddle addition): a producer of the room was closed.
+pub const PRODUCER_CLOSED: &str = "producerClosed";
+/// Server → client (Huddle addition): the server is shutting down.
+pub const SERVER_SHUTDOWN: &str = "server_shutdown";

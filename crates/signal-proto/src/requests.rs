@@ -1,0 +1,358 @@
+//! Client → server payloads, and their validating decoder.
+//!
+//! Decoding never panics: any JSON value yields either a request or a [`PayloadError`] whose
+//! text is sent back as `{ error }` (or `group_call_error`).
+
+use crate::ids::IdLike;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Longest id (user, conversation, transport, producer, consumer) accepted.
+pub const MAX_ID_LEN: usize = 128;
+
+/// A payload that could not be decoded or failed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadError(pub String);
+
+impl std::fmt::Display for PayloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", crate::errors::INVALID_PAYLOAD, self.0)
+    }
+}
+
+impl std::error::Error for PayloadError {}
+
+/// A request payload that can check its own field contents after decoding.
+pub trait Validate {
+    /// Check lengths and formats.
+    fn validate(&self) -> Result<(), PayloadError> {
+        Ok(())
+    }
+}
+
+/// Decode and validate a payload. A missing payload (`null`) decodes as `{}`.
+pub fn decode<T: DeserializeOwned + Validate>(value: Value) -> Result<T, PayloadError> {
+    let value = if value.is_null() {
+        Value::Object(Default::default())
+    } else {
+        value
+    };
+    let request: T = serde_json::from_value(value).map_err(|e| PayloadError(e.to_string()))?;
+    request.validate()?;
+    Ok(request)
+}
+
+fn check_id(field: &str, id: &str) -> Result<(), PayloadError> {
+    if id.is_empty() || id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
+        return Err(PayloadError(format!(
+            "{field} must be a non-empty string of at most {MAX_ID_LEN} printable characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_object(field: &str, v: &Value) -> Result<(), PayloadError> {
+    if !v.is_object() {
+        return Err(PayloadError(format!("{field} must be an object")));
+    }
+    Ok(())
+}
+
+/// The payload of `join`: a bare user id, string or number.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct JoinRequest {
+    /// The user id.
+    pub user_id: IdLike,
+}
+
+impl JoinRequest {
+    /// Decode `join`'s payload: a string/number, or `{userId}` as some clients send.
+    pub fn decode(value: Value) -> Result<String, PayloadError> {
+        let id = match value {
+            Value::Object(mut map) => map.remove("userId").unwrap_or(Value::Null),
+            other => other,
+        };
+        let id: IdLike = serde_json::from_value(id)
+            .map_err(|_| PayloadError("userId must be a string or a number".into()))?;
+        let id = id.normalized();
+        check_id("userId", &id)?;
+        Ok(id)
+    }
+}
+
+/// `createRoom { roomId }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateRoomRequest {
+    /// Conversation id; missing or empty → "roomId required".
+    #[serde(default)]
+    pub room_id: Option<String>,
+}
+
+impl Validate for CreateRoomRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        match &self.room_id {
+            Some(id) if !id.is_empty() => check_id("roomId", id),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Direction of a transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransportDirection {
+    /// Client sends media.
+    #[default]
+    Send,
+    /// Client receives media.
+    Recv,
+}
+
+/// `createTransport { type }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CreateTransportRequest {
+    /// `"send"` or `"recv"` (anything else is treated as send, like the seed server).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+impl CreateTransportRequest {
+    /// The requested direction.
+    pub fn direction(&self) -> TransportDirection {
+        match self.kind.as_deref() {
+            Some("recv") => TransportDirection::Recv,
+            _ => TransportDirection::Send,
+        }
+    }
+}
+
+impl Validate for CreateTransportRequest {}
+
+/// `connectTransport { transportId, dtlsParameters }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectTransportRequest {
+    /// Transport id.
+    pub transport_id: String,
+    /// Client DTLS parameters (mediasoup-client shape).
+    pub dtls_parameters: Value,
+}
+
+impl Validate for ConnectTransportRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        check_id("transportId", &self.transport_id)?;
+        check_object("dtlsParameters", &self.dtls_parameters)
+    }
+}
+
+/// `produce { transportId, kind, rtpParameters }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProduceRequest {
+    /// Send transport id.
+    pub transport_id: String,
+    /// `"audio"` or `"video"`.
+    pub kind: String,
+    /// RTP parameters (mediasoup-client shape).
+    pub rtp_parameters: Value,
+    /// Optional application data (ignored, accepted for mediasoup-client's `appData`).
+    #[serde(default)]
+    pub app_data: Option<Value>,
+}
+
+impl Validate for ProduceRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        check_id("transportId", &self.transport_id)?;
+        if self.kind != "audio" && self.kind != "video" {
+            return Err(PayloadError("kind must be \"audio\" or \"video\"".into()));
+        }
+        check_object("rtpParameters", &self.rtp_parameters)
+    }
+}
+
+/// `consume { transportId, producerId, rtpCapabilities }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumeRequest {
+    /// Receive transport id.
+    pub transport_id: String,
+    /// Producer to consume.
+    pub producer_id: String,
+    /// The client device's RTP capabilities.
+    pub rtp_capabilities: Value,
+}
+
+impl Validate for ConsumeRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        check_id("transportId", &self.transport_id)?;
+        check_id("producerId", &self.producer_id)?;
+        check_object("rtpCapabilities", &self.rtp_capabilities)
+    }
+}
+
+/// `resumeConsumer { consumerId }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeConsumerRequest {
+    /// Consumer id.
+    pub consumer_id: String,
+}
+
+impl Validate for ResumeConsumerRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        check_id("consumerId", &self.consumer_id)
+    }
+}
+
+/// `restartIce { transportId }` (Huddle addition).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartIceRequest {
+    /// Transport id.
+    pub transport_id: String,
+}
+
+impl Validate for RestartIceRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        check_id("transportId", &self.transport_id)
+    }
+}
+
+/// `closeProducer { producerId }` (Huddle addition).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloseProducerRequest {
+    /// Producer id.
+    pub producer_id: String,
+}
+
+impl Validate for CloseProducerRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        check_id("producerId", &self.producer_id)
+    }
+}
+
+/// Call type of a group call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallType {
+    /// Video call (the default).
+    Video,
+    /// Audio-only call.
+    Audio,
+}
+
+impl CallType {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallType::Video => "video",
+            CallType::Audio => "audio",
+        }
+    }
+}
+
+/// `group_call_initiate { callerId, conversationId, callType? }`. Extra fields of older clients
+/// (`callerName`, `callerAvatar`) are accepted and ignored: display data comes from the
+/// directory.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupCallInitiateRequest {
+    /// The calling user's id.
+    #[serde(default)]
+    pub caller_id: Option<IdLike>,
+    /// Conversation to call.
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    /// `"video"` (default) or `"audio"`.
+    #[serde(default)]
+    pub call_type: Option<String>,
+}
+
+impl GroupCallInitiateRequest {
+    /// The call type, defaulting to video.
+    pub fn call_type(&self) -> CallType {
+        match self.call_type.as_deref() {
+            Some("audio") => CallType::Audio,
+            _ => CallType::Video,
+        }
+    }
+}
+
+impl Validate for GroupCallInitiateRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        if let Some(id) = &self.conversation_id {
+            check_id("conversationId", id)?;
+        }
+        if let Some(t) = &self.call_type
+            && t != "audio"
+            && t != "video"
+        {
+            return Err(PayloadError("callType must be \"video\" or \"audio\"".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `get_active_calls {}`: the payload carries nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+pub struct GetActiveCallsRequest {}
+
+impl Validate for GetActiveCallsRequest {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn join_accepts_strings_numbers_and_objects() {
+        assert_eq!(JoinRequest::decode(json!("42")), Ok("42".into()));
+        assert_eq!(JoinRequest::decode(json!(42)), Ok("42".into()));
+        assert_eq!(JoinRequest::decode(json!({"userId": 7})), Ok("7".into()));
+        assert!(JoinRequest::decode(json!("")).is_err());
+        assert!(JoinRequest::decode(json!(null)).is_err());
+        assert!(JoinRequest::decode(json!([1])).is_err());
+        assert!(JoinRequest::decode(json!("x".repeat(200))).is_err());
+    }
+
+    #[test]
+    fn create_room_missing_id_is_not_a_decode_error() {
+        let r: CreateRoomRequest = decode(json!({})).unwrap_or(CreateRoomRequest { room_id: Some("x".into()) });
+        assert_eq!(r.room_id, None);
+        let r: CreateRoomRequest = decode(Value::Null).unwrap_or(CreateRoomRequest { room_id: Some("x".into()) });
+        assert_eq!(r.room_id, None);
+        assert!(decode::<CreateRoomRequest>(json!({"roomId": 5})).is_err());
+        assert!(decode::<CreateRoomRequest>(json!("conv")).is_err());
+    }
+
+    #[test]
+    fn media_requests_validate_shapes() {
+        assert!(decode::<ConnectTransportRequest>(json!({"transportId": "t"})).is_err());
+        assert!(decode::<ConnectTransportRequest>(json!({"transportId": "t", "dtlsParameters": 3})).is_err());
+        assert!(decode::<ConnectTransportRequest>(json!({"transportId": "t", "dtlsParameters": {}})).is_ok());
+        assert!(decode::<ProduceRequest>(json!({"transportId": "t", "kind": "screen", "rtpParameters": {}})).is_err());
+        assert!(decode::<ProduceRequest>(json!({"transportId": "t", "kind": "audio", "rtpParameters": {}})).is_ok());
+        assert!(decode::<ConsumeRequest>(json!({"transportId": "t", "producerId": "", "rtpCapabilities": {}})).is_err());
+        assert!(decode::<ResumeConsumerRequest>(json!({"consumerId": ["x"]})).is_err());
+    }
+
+    #[test]
+    fn initiate_defaults_and_leniency() {
+        let r: Result<GroupCallInitiateRequest, _> =
+            decode(json!({"callerId": 42, "conversationId": "c", "callerName": "ignored"}));
+        let r = r.map_err(|e| e.to_string());
+        assert_eq!(r.as_ref().map(|r| r.call_type()), Ok(CallType::Video));
+        assert_eq!(r.map(|r| r.caller_id.map(|c| c.normalized())), Ok(Some("42".into())));
+        assert!(decode::<GroupCallInitiateRequest>(json!({"callType": "hologram"})).is_err());
+    }
+
+    #[test]
+    fn transport_direction() {
+        let d = |v| decode::<CreateTransportRequest>(v).map(|r| r.direction());
+        assert_eq!(d(json!({"type": "recv"})), Ok(TransportDirection::Recv));
+        assert_eq!(d(json!({"type": "send"})), Ok(TransportDirection::Send));
+        assert_eq!(d(json!({})), Ok(TransportDirection::Send));
+    }
+}

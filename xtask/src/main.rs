@@ -1,0 +1,185 @@
+//! `cargo xtask`: Huddle's developer tasks.
+//!
+//! * `cargo xtask setup [--with-browser]` installs what the machine lacks (apt packages,
+//!   Node.js, Debian's libsrtp source tarball, npm packages of the JS tests).
+//! * `cargo xtask run [-- ARGS...]` sets up if needed, builds and starts `huddle`.
+//! * `cargo xtask test [--quick]` sets up if needed, then fmt check, clippy, Rust tests and
+//!   the JS integration tests.
+//!
+//! Only `std` and `anyhow`, so that the first `cargo xtask` compiles in seconds.
+
+mod cmd;
+mod setup;
+mod tasks;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <COMMAND>
+
+commands:
+  setup [--with-browser]   install what is missing (apt packages, Node.js, the libsrtp
+                           source tarball in .deps/, npm packages); quiet when all is there.
+                           --with-browser also installs chromium (implied when
+                           tests/browser/package.json exists)
+  run [-- ARGS...]         setup if needed, build and start huddle with
+                           --listen 0.0.0.0:8000 ARGS...
+  test [--quick]           setup if needed, then cargo fmt --check, cargo clippy -D warnings
+                           (skipped by --quick), cargo test --workspace and the JS
+                           integration tests in tests/js (node --test)
+  help                     print this message
+";
+
+/// A parsed `cargo xtask` command line.
+#[derive(Debug, PartialEq)]
+enum Task {
+    /// `setup`: install whatever is missing.
+    Setup {
+        /// Also install the browser used by browser tests.
+        with_browser: bool,
+    },
+    /// `run`: build and start the server, passing `args` through.
+    Run {
+        /// Extra arguments for `huddle`.
+        args: Vec<OsString>,
+    },
+    /// `test`: the full check suite run by CI.
+    Test {
+        /// Skip clippy.
+        quick: bool,
+    },
+    /// `help`, `-h`, `--help` or no command at all.
+    Help,
+}
+
+/// Parses the arguments after the program name.
+fn parse(args: Vec<OsString>) -> Result<Task> {
+    let mut args = args.into_iter();
+    let Some(command) = args.next() else {
+        return Ok(Task::Help);
+    };
+    let rest: Vec<OsString> = args.collect();
+    let flags = || -> Result<Vec<String>> {
+        rest.iter()
+            .map(|a| match a.to_str() {
+                Some(s) => Ok(s.to_owned()),
+                None => bail!("invalid argument {a:?}"),
+            })
+            .collect()
+    };
+    match command.to_str() {
+        Some("setup") => {
+            let mut with_browser = false;
+            for flag in flags()? {
+                match flag.as_str() {
+                    "--with-browser" => with_browser = true,
+                    "-h" | "--help" => return Ok(Task::Help),
+                    other => bail!("setup: unknown argument `{other}`\n\n{USAGE}"),
+                }
+            }
+            Ok(Task::Setup { with_browser })
+        }
+        Some("run") => {
+            // Everything after `run` goes to huddle; a leading `--` is optional.
+            let mut args = rest;
+            if args.first().is_some_and(|a| a == "--") {
+                args.remove(0);
+            }
+            Ok(Task::Run { args })
+        }
+        Some("test") => {
+            let mut quick = false;
+            for flag in flags()? {
+                match flag.as_str() {
+                    "--quick" => quick = true,
+                    "-h" | "--help" => return Ok(Task::Help),
+                    other => bail!("test: unknown argument `{other}`\n\n{USAGE}"),
+                }
+            }
+            Ok(Task::Test { quick })
+        }
+        Some("help" | "-h" | "--help") => Ok(Task::Help),
+        _ => bail!("unknown command {command:?}\n\n{USAGE}"),
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
+}
+
+fn main() -> ExitCode {
+    let result = parse(std::env::args_os().skip(1).collect()).and_then(|task| {
+        let ws = workspace_root();
+        match task {
+            Task::Setup { with_browser } => {
+                setup::setup(&ws, with_browser)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Task::Run { args } => tasks::run(&ws, args),
+            Task::Test { quick } => tasks::test(&ws, quick),
+            Task::Help => {
+                print!("{USAGE}");
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn parses_commands() -> Result<()> {
+        assert_eq!(parse(args(&[]))?, Task::Help);
+        assert_eq!(
+            parse(args(&["setup"]))?,
+            Task::Setup {
+                with_browser: false
+            }
+        );
+        assert_eq!(
+            parse(args(&["setup", "--with-browser"]))?,
+            Task::Setup { with_browser: true }
+        );
+        assert_eq!(parse(args(&["test"]))?, Task::Test { quick: false });
+        assert_eq!(
+            parse(args(&["test", "--quick"]))?,
+            Task::Test { quick: true }
+        );
+        assert_eq!(
+            parse(args(&["run", "--", "--config", "x.toml"]))?,
+            Task::Run {
+                args: args(&["--config", "x.toml"])
+            }
+        );
+        assert_eq!(
+            parse(args(&["run", "-v"]))?,
+            Task::Run {
+                args: args(&["-v"])
+            }
+        );
+        assert!(parse(args(&["test", "--slow"])).is_err());
+        assert!(parse(args(&["deploy"])).is_err());
+        Ok(())
+    }
+}

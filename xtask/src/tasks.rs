@@ -1,0 +1,229 @@
+//! `cargo xtask run` and `cargo xtask test`.
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::{cmd, setup};
+
+/// Address `cargo xtask run` listens on.
+const LISTEN: &str = "0.0.0.0:8000";
+
+/// `cargo build -p server --bin huddle` (debug profile).
+fn build_huddle(ws: &Path) -> Command {
+    let mut cmd = cmd::cargo(ws);
+    cmd.args(["build", "-p", "server", "--bin", "huddle"]);
+    cmd
+}
+
+/// Absolute path of the debug `huddle` binary.
+fn huddle_bin(ws: &Path) -> PathBuf {
+    cmd::target_dir(ws).join("debug").join("huddle")
+}
+
+/// `cargo xtask run`: setup if needed, build `huddle`, then replace this process with
+/// `huddle --listen 0.0.0.0:8000 ARGS...` (so Ctrl-C and the exit code go straight through).
+pub fn run(ws: &Path, args: Vec<OsString>) -> Result<ExitCode> {
+    setup::ensure(ws)?;
+    cmd::run(&mut build_huddle(ws))?;
+    let mut huddle = Command::new(huddle_bin(ws));
+    huddle
+        .arg("--listen")
+        .arg(LISTEN)
+        .args(args)
+        .current_dir(ws);
+    eprintln!("run: {}", cmd::display(&huddle));
+    exec(huddle)
+}
+
+/// Replaces the current process with `cmd`; only returns on failure to start it.
+#[cfg(unix)]
+fn exec(mut cmd: Command) -> Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    let err = cmd.exec();
+    Err(err).with_context(|| format!("cannot start `{}`", cmd::display(&cmd)))
+}
+
+/// Runs `cmd` to completion and returns its exit code (no `exec` outside Unix).
+#[cfg(not(unix))]
+fn exec(mut cmd: Command) -> Result<ExitCode> {
+    let status = cmd::status(&mut cmd)?;
+    let code = status
+        .code()
+        .and_then(|c| u8::try_from(c).ok())
+        .unwrap_or(1);
+    Ok(ExitCode::from(code))
+}
+
+/// What a step of `cargo xtask test` does.
+enum Action {
+    /// [`setup::ensure`].
+    Setup,
+    /// Run these commands in order; the first failure fails the step.
+    Commands(Vec<Command>),
+    /// Not run, for the given reason.
+    Skip(&'static str),
+}
+
+/// One step of `cargo xtask test`.
+struct Step {
+    /// Short name for the summary.
+    name: &'static str,
+    /// What to do.
+    action: Action,
+}
+
+/// How a step ended.
+enum Outcome {
+    /// Ran and passed, in this time.
+    Passed(Duration),
+    /// Skipped, for this reason.
+    Skipped(&'static str),
+    /// Failed after this time.
+    Failed(Duration),
+    /// Not reached because an earlier step failed.
+    NotRun,
+}
+
+/// The steps of `cargo xtask test`.
+fn test_steps(ws: &Path, quick: bool) -> Vec<Step> {
+    let cargo = |args: &[&str]| {
+        let mut cmd = cmd::cargo(ws);
+        cmd.args(args);
+        cmd
+    };
+    let clippy = if quick {
+        Action::Skip("--quick")
+    } else {
+        Action::Commands(vec![cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])])
+    };
+    let js = if ws.join("tests/js/package.json").is_file() {
+        // TAP ("# pass N" / "# fail N") unless a human is watching.
+        let reporter = if std::io::stdout().is_terminal() {
+            "spec"
+        } else {
+            "tap"
+        };
+        let mut node = Command::new("node");
+        node.arg("--test")
+            .arg("--test-concurrency=1")
+            .arg(format!("--test-reporter={reporter}"))
+            .arg("tests/js/")
+            .env("HUDDLE_BIN", huddle_bin(ws))
+            .current_dir(ws);
+        Action::Commands(vec![build_huddle(ws), node])
+    } else {
+        Action::Skip("no tests/js/package.json")
+    };
+    vec![
+        Step {
+            name: "setup",
+            action: Action::Setup,
+        },
+        Step {
+            name: "fmt",
+            action: Action::Commands(vec![cargo(&["fmt", "--all", "--", "--check"])]),
+        },
+        Step {
+            name: "clippy",
+            action: clippy,
+        },
+        Step {
+            name: "cargo test",
+            action: Action::Commands(vec![cargo(&["test", "--workspace"])]),
+        },
+        Step {
+            name: "js integration",
+            action: js,
+        },
+    ]
+}
+
+/// `cargo xtask test`: runs [`test_steps`] in order, failing fast, then prints per-step times.
+pub fn test(ws: &Path, quick: bool) -> Result<ExitCode> {
+    let started = Instant::now();
+    let steps = test_steps(ws, quick);
+    let count = steps.len();
+    let mut outcomes: Vec<(&'static str, Outcome)> = Vec::with_capacity(count);
+    let mut failure: Option<String> = None;
+    for (index, step) in steps.into_iter().enumerate() {
+        let number = index + 1;
+        if failure.is_some() {
+            outcomes.push((step.name, Outcome::NotRun));
+            continue;
+        }
+        let step_started = Instant::now();
+        let result = match step.action {
+            Action::Skip(reason) => {
+                println!("==> [{number}/{count}] {}: skipped ({reason})", step.name);
+                outcomes.push((step.name, Outcome::Skipped(reason)));
+                continue;
+            }
+            Action::Setup => {
+                println!("==> [{number}/{count}] {}", step.name);
+                setup::ensure(ws)
+            }
+            Action::Commands(commands) => commands.into_iter().try_for_each(|mut command| {
+                println!(
+                    "==> [{number}/{count}] {}: {}",
+                    step.name,
+                    cmd::display(&command)
+                );
+                cmd::run(&mut command)
+            }),
+        };
+        let elapsed = step_started.elapsed();
+        match result {
+            Ok(()) => {
+                println!("    {} ok ({})", step.name, secs(elapsed));
+                outcomes.push((step.name, Outcome::Passed(elapsed)));
+            }
+            Err(err) => {
+                failure = Some(format!(
+                    "step {number}/{count} ({}) failed: {err:#}",
+                    step.name
+                ));
+                outcomes.push((step.name, Outcome::Failed(elapsed)));
+            }
+        }
+    }
+
+    println!();
+    println!("test: summary");
+    for (name, outcome) in &outcomes {
+        let (time, what) = match outcome {
+            Outcome::Passed(t) => (secs(*t), "ok".to_owned()),
+            Outcome::Failed(t) => (secs(*t), "FAILED".to_owned()),
+            Outcome::Skipped(reason) => ("-".to_owned(), format!("skipped ({reason})")),
+            Outcome::NotRun => ("-".to_owned(), "not run".to_owned()),
+        };
+        println!("    {name:<16}{time:>9}  {what}");
+    }
+    println!("    {:<16}{:>9}", "total", secs(started.elapsed()));
+    match failure {
+        Some(message) => {
+            println!("test: FAILED: {message}");
+            Ok(ExitCode::FAILURE)
+        }
+        None => {
+            println!("test: all steps passed");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `12.3s`.
+fn secs(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}
