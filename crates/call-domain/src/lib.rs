@@ -1,1 +1,35 @@
-//! call-domain
+//! Huddle's call domain: pure state machines, no I/O (Sans-IO, like `quinn-proto`).
+//!
+//! [`CallState`] owns presence (user ↔ sockets), SFU group-call rooms and their participants.
+//! Commands go in as method calls; what must happen comes out as [`Effect`]s (which event to
+//! which sockets, which push to send) or as media handles to operate on. Media objects are
+//! opaque handles chosen by the caller through the [`Media`] trait, so dropping a participant
+//! drops (and, with RAII handles, closes) its transports, producers and consumers.
+//!
+//! Directory data (users, conversations, members) is read through the [`Directory`] repository
+//! trait; [`MemoryDirectory`] is the embedded implementation.
+
+mod directory;
+mod display;
+mod effects;
+mod error;
+mod media;
+mod memory_directory;
+mod room;
+mod state;
+
+pub use directory::{ConversationRecord, Directory, DirectoryError, MemberView, Roster, UserRecord};
+pub use display::DisplayPolicy;
+pub use effects::{Effect, OutEvent, PushRequest};
+pub use error::CallError;
+pub use media::Media;
+pub use memory_directory::{DirectoryData, MemoryDirectory};
+pub use room::{ConsumeTarget, Participant, Room, TransportSlot};
+pub use state::{CallState, JoinRoom, Stats};
+
+/// A Socket.IO socket id.
+pub type SocketId = String;
+/// A user id (decimal string for Threads' integer ids).
+pub type UserId = String;
+/// A room id: the conversation id.
+pub type RoomId = String;

@@ -1,0 +1,101 @@
+//! What the state machine asks the I/O layer to do.
+
+use crate::SocketId;
+use crate::directory::UserRecord;
+use signal_proto::events as ev;
+use signal_proto::responses::ActiveCallsResponse;
+use signal_proto::server_events::{
+    GroupCallEnded, GroupCallError, GroupCallIncoming, GroupCallStarted, NewProducer,
+    ParticipantLeft, ProducerClosed,
+};
+use signal_proto::{CallerInfo, ConversationInfo};
+
+/// A server → client event with its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutEvent {
+    /// `active_group_calls`.
+    ActiveGroupCalls(ActiveCallsResponse),
+    /// `group_call_incoming`.
+    GroupCallIncoming(GroupCallIncoming),
+    /// `group_call_started`.
+    GroupCallStarted(GroupCallStarted),
+    /// `group_call_ended`.
+    GroupCallEnded(GroupCallEnded),
+    /// `group_call_error`.
+    GroupCallError(GroupCallError),
+    /// `newProducer`.
+    NewProducer(NewProducer),
+    /// `participantLeft`.
+    ParticipantLeft(ParticipantLeft),
+    /// `producerClosed`.
+    ProducerClosed(ProducerClosed),
+}
+
+impl OutEvent {
+    /// The Socket.IO event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OutEvent::ActiveGroupCalls(_) => ev::ACTIVE_GROUP_CALLS,
+            OutEvent::GroupCallIncoming(_) => ev::GROUP_CALL_INCOMING,
+            OutEvent::GroupCallStarted(_) => ev::GROUP_CALL_STARTED,
+            OutEvent::GroupCallEnded(_) => ev::GROUP_CALL_ENDED,
+            OutEvent::GroupCallError(_) => ev::GROUP_CALL_ERROR,
+            OutEvent::NewProducer(_) => ev::NEW_PRODUCER,
+            OutEvent::ParticipantLeft(_) => ev::PARTICIPANT_LEFT,
+            OutEvent::ProducerClosed(_) => ev::PRODUCER_CLOSED,
+        }
+    }
+
+    /// The payload as JSON.
+    pub fn payload(&self) -> serde_json::Value {
+        let v = match self {
+            OutEvent::ActiveGroupCalls(p) => serde_json::to_value(p),
+            OutEvent::GroupCallIncoming(p) => serde_json::to_value(p),
+            OutEvent::GroupCallStarted(p) => serde_json::to_value(p),
+            OutEvent::GroupCallEnded(p) => serde_json::to_value(p),
+            OutEvent::GroupCallError(p) => serde_json::to_value(p),
+            OutEvent::NewProducer(p) => serde_json::to_value(p),
+            OutEvent::ParticipantLeft(p) => serde_json::to_value(p),
+            OutEvent::ProducerClosed(p) => serde_json::to_value(p),
+        };
+        v.unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A push notification for members of a ringing conversation (delivered by the push seam).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushRequest {
+    /// Recipients (with their FCM tokens).
+    pub recipients: Vec<UserRecord>,
+    /// Caller id.
+    pub caller_id: String,
+    /// `"video"` / `"audio"`.
+    pub call_type: String,
+    /// Conversation id.
+    pub conversation_id: String,
+    /// Caller display info.
+    pub caller_info: CallerInfo,
+    /// Conversation display info.
+    pub conversation_info: ConversationInfo,
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Emit `event` to each of `to`.
+    Emit {
+        /// Target sockets.
+        to: Vec<SocketId>,
+        /// The event.
+        event: OutEvent,
+    },
+    /// Send a push notification.
+    Push(PushRequest),
+}
+
+impl Effect {
+    /// An emit effect, or nothing when there is no recipient.
+    pub(crate) fn emit(to: Vec<SocketId>, event: OutEvent) -> Option<Effect> {
+        (!to.is_empty()).then_some(Effect::Emit { to, event })
+    }
+}

@@ -1,0 +1,122 @@
+//! Rooms (one per conversation with an active SFU call) and their participants.
+
+use crate::media::Media;
+use crate::{RoomId, SocketId, UserId};
+use indexmap::IndexMap;
+use signal_proto::requests::TransportDirection;
+use signal_proto::responses::ProducerEntry;
+use signal_proto::{ConversationInfo, ParticipantInfo};
+
+/// A transport and its direction.
+#[derive(Debug, Clone)]
+pub struct TransportSlot<M: Media> {
+    /// Send or receive.
+    pub direction: TransportDirection,
+    /// Media handle.
+    pub handle: M::Transport,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ProducerSlot<M: Media> {
+    pub(crate) kind: String,
+    pub(crate) handle: M::Producer,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ConsumerSlot<M: Media> {
+    pub(crate) producer_id: String,
+    pub(crate) handle: M::Consumer,
+}
+
+/// One socket in a room, owning its media objects. Dropping it drops them all.
+#[derive(Debug)]
+pub struct Participant<M: Media> {
+    /// The socket.
+    pub socket: SocketId,
+    /// Its user.
+    pub user: UserId,
+    /// Display info sent with its producers.
+    pub info: ParticipantInfo,
+    /// Identifies this incarnation (a re-join gets a new epoch), so results of media
+    /// operations started before a leave are not attached to a later participant.
+    pub epoch: u64,
+    pub(crate) transports: IndexMap<String, TransportSlot<M>>,
+    pub(crate) producers: IndexMap<String, ProducerSlot<M>>,
+    pub(crate) consumers: IndexMap<String, ConsumerSlot<M>>,
+}
+
+impl<M: Media> Participant<M> {
+    pub(crate) fn new(socket: SocketId, user: UserId, info: ParticipantInfo, epoch: u64) -> Self {
+        Self {
+            socket,
+            user,
+            info,
+            epoch,
+            transports: IndexMap::new(),
+            producers: IndexMap::new(),
+            consumers: IndexMap::new(),
+        }
+    }
+
+    /// Number of transports.
+    pub fn transport_count(&self) -> usize {
+        self.transports.len()
+    }
+
+    /// Number of producers.
+    pub fn producer_count(&self) -> usize {
+        self.producers.len()
+    }
+
+    /// Number of consumers.
+    pub fn consumer_count(&self) -> usize {
+        self.consumers.len()
+    }
+
+    pub(crate) fn producer_entries(&self) -> impl Iterator<Item = ProducerEntry> + '_ {
+        self.producers.iter().map(|(id, p)| ProducerEntry {
+            id: id.clone(),
+            kind: p.kind.clone(),
+            socket_id: self.socket.clone(),
+            participant_info: self.info.clone(),
+        })
+    }
+}
+
+/// An active SFU call.
+#[derive(Debug)]
+pub struct Room<M: Media> {
+    /// Room id (= conversation id).
+    pub id: RoomId,
+    /// The room's router (one per room).
+    pub router: M::Router,
+    /// Conversation display info, fetched when the room was created.
+    pub conversation: ConversationInfo,
+    /// Member user ids (who hears `group_call_started` / `group_call_ended`).
+    pub members: Vec<UserId>,
+    pub(crate) participants: IndexMap<SocketId, Participant<M>>,
+}
+
+impl<M: Media> Room<M> {
+    /// Participants in join order.
+    pub fn participants(&self) -> impl Iterator<Item = &Participant<M>> {
+        self.participants.values()
+    }
+
+    /// Number of participants.
+    pub fn participant_count(&self) -> usize {
+        self.participants.len()
+    }
+}
+
+/// What `consume` needs: the router (capability check), the transport (if found), and the
+/// participant epoch to attach the result to.
+#[derive(Debug, Clone)]
+pub struct ConsumeTarget<M: Media> {
+    /// The room's router.
+    pub router: M::Router,
+    /// The socket's transport named in the request, if it exists.
+    pub transport: Option<M::Transport>,
+    /// Participant epoch.
+    pub epoch: u64,
+}

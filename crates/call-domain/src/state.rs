@@ -1,0 +1,644 @@
+//! [`CallState`]: presence and SFU rooms as one state machine.
+
+use crate::directory::{ConversationRecord, Roster};
+use crate::display::DisplayPolicy;
+use crate::effects::{Effect, OutEvent, PushRequest};
+use crate::error::CallError;
+use crate::media::Media;
+use crate::room::{ConsumeTarget, ConsumerSlot, Participant, ProducerSlot, Room, TransportSlot};
+use crate::{RoomId, SocketId, UserId};
+use indexmap::{IndexMap, IndexSet};
+use signal_proto::requests::{CallType, TransportDirection};
+use signal_proto::responses::{ActiveCall, ActiveCallsResponse, ProducerEntry};
+use signal_proto::server_events::{
+    GroupCallEnded, GroupCallIncoming, GroupCallStarted, NewProducer, ParticipantLeft,
+    ProducerClosed,
+};
+use signal_proto::{ConversationInfo, ParticipantInfo};
+use std::collections::HashMap;
+
+/// Object counts, for metrics and leak checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connected sockets.
+    pub sockets: usize,
+    /// Users with at least one joined socket.
+    pub joined_users: usize,
+    /// Active rooms.
+    pub rooms: usize,
+    /// Participants over all rooms.
+    pub participants: usize,
+    /// Transports.
+    pub transports: usize,
+    /// Producers.
+    pub producers: usize,
+    /// Consumers.
+    pub consumers: usize,
+}
+
+#[derive(Debug, Default)]
+struct SocketEntry {
+    user: Option<UserId>,
+    room: Option<RoomId>,
+}
+
+/// Everything `join_room` needs once the directory and the media layer have answered.
+#[derive(Debug)]
+pub struct JoinRoom<M: Media> {
+    /// Room (conversation) id.
+    pub room_id: RoomId,
+    /// The joining participant's display info.
+    pub info: ParticipantInfo,
+    /// The router obtained for this room (used when the room is created by this join).
+    pub router: M::Router,
+    /// Conversation display info.
+    pub conversation: ConversationInfo,
+    /// Member ids of the conversation (used when the room is created by this join).
+    pub members: Vec<UserId>,
+}
+
+/// Presence and group-call rooms. Pure: every method is synchronous and does no I/O.
+#[derive(Debug)]
+pub struct CallState<M: Media> {
+    sockets: HashMap<SocketId, SocketEntry>,
+    users: HashMap<UserId, IndexSet<SocketId>>,
+    rooms: IndexMap<RoomId, Room<M>>,
+    next_epoch: u64,
+}
+
+impl<M: Media> Default for CallState<M> {
+    fn default() -> Self {
+        Self {
+            sockets: HashMap::new(),
+            users: HashMap::new(),
+            rooms: IndexMap::new(),
+            next_epoch: 1,
+        }
+    }
+}
+
+impl<M: Media> CallState<M> {
+    /// An empty state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // ----- presence -------------------------------------------------------------------------
+
+    /// A socket connected.
+    pub fn connect(&mut self, socket: &str) {
+        self.sockets.entry(socket.to_owned()).or_default();
+    }
+
+    /// `join(userId)`: bind the socket to a user (re-binding moves it).
+    pub fn join(&mut self, socket: &str, user: &str) {
+        let entry = self.sockets.entry(socket.to_owned()).or_default();
+        if entry.user.as_deref() == Some(user) {
+            return;
+        }
+        let previous = entry.user.replace(user.to_owned());
+        if let Some(prev) = previous {
+            self.unbind_user(socket, &prev);
+        }
+        self.users
+            .entry(user.to_owned())
+            .or_default()
+            .insert(socket.to_owned());
+    }
+
+    fn unbind_user(&mut self, socket: &str, user: &str) {
+        if let Some(set) = self.users.get_mut(user) {
+            set.shift_remove(socket);
+            if set.is_empty() {
+                self.users.remove(user);
+            }
+        }
+    }
+
+    /// The user joined on `socket`.
+    pub fn user_of(&self, socket: &str) -> Option<&str> {
+        self.sockets.get(socket)?.user.as_deref()
+    }
+
+    /// All sockets of `user`.
+    pub fn sockets_of(&self, user: &str) -> Vec<SocketId> {
+        self.users
+            .get(user)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `user` has a connected, joined socket.
+    pub fn is_online(&self, user: &str) -> bool {
+        self.users.contains_key(user)
+    }
+
+    fn sockets_of_all<'a>(&self, users: impl IntoIterator<Item = &'a UserId>) -> Vec<SocketId> {
+        users
+            .into_iter()
+            .flat_map(|u| self.users.get(u).into_iter().flatten().cloned())
+            .collect()
+    }
+
+    /// A socket disconnected: leave its room, forget it.
+    pub fn disconnect(&mut self, socket: &str) -> Vec<Effect> {
+        let effects = self.leave_room(socket);
+        if let Some(entry) = self.sockets.remove(socket)
+            && let Some(user) = entry.user
+        {
+            self.unbind_user(socket, &user);
+        }
+        effects
+    }
+
+    // ----- active calls ---------------------------------------------------------------------
+
+    /// Ids of rooms with participants (memory only).
+    pub fn active_room_ids(&self) -> Vec<RoomId> {
+        self.rooms.keys().cloned().collect()
+    }
+
+    /// Participants in room `id` (0 when not active).
+    pub fn participant_count(&self, id: &str) -> usize {
+        self.rooms.get(id).map_or(0, Room::participant_count)
+    }
+
+    /// Build active-call entries from the directory's answer, with counts from memory. Rooms
+    /// that ended meanwhile are left out.
+    pub fn active_calls(
+        &self,
+        records: &[ConversationRecord],
+        display: &DisplayPolicy,
+    ) -> Vec<ActiveCall> {
+        records
+            .iter()
+            .filter_map(|c| {
+                let room = self.rooms.get(&c.id)?;
+                Some(ActiveCall {
+                    conversation_id: c.id.clone(),
+                    conversation_info: display.conversation_info(c),
+                    participant_count: room.participant_count(),
+                })
+            })
+            .collect()
+    }
+
+    /// The `active_group_calls` effect for `socket`, or nothing when `calls` is empty.
+    pub fn active_calls_event(&self, socket: &str, calls: Vec<ActiveCall>) -> Option<Effect> {
+        if calls.is_empty() {
+            return None;
+        }
+        Effect::emit(
+            vec![socket.to_owned()],
+            OutEvent::ActiveGroupCalls(ActiveCallsResponse { calls }),
+        )
+    }
+
+    // ----- group_call_initiate --------------------------------------------------------------
+
+    /// Check a `group_call_initiate` before touching the directory; returns the caller id.
+    pub fn check_initiate(
+        &self,
+        socket: &str,
+        caller_id: Option<&str>,
+    ) -> Result<UserId, CallError> {
+        let caller = caller_id
+            .filter(|c| !c.is_empty())
+            .ok_or(CallError::InvalidCallerId)?;
+        let joined = self.user_of(socket).ok_or(CallError::JoinFirst)?;
+        if joined != caller {
+            return Err(CallError::CallerMismatch);
+        }
+        Ok(caller.to_owned())
+    }
+
+    /// Ring a conversation: `group_call_incoming` to other online members, a push request for
+    /// the other members, `group_call_started` (with `callerInfo`) to every member's sockets.
+    pub fn initiate(
+        &self,
+        caller: &str,
+        call_type: CallType,
+        roster: &Roster,
+        display: &DisplayPolicy,
+    ) -> Result<Vec<Effect>, CallError> {
+        let caller_record = roster.member(caller).ok_or(CallError::NotInGroup)?;
+        let caller_info = display.caller_info(caller_record);
+        let conversation_info = display.conversation_info(&roster.conversation);
+        let conversation_id = roster.conversation.id.clone();
+        let others: Vec<_> = roster.members.iter().filter(|m| m.id != caller).collect();
+        let mut effects = Vec::new();
+        let ring_to = self.sockets_of_all(others.iter().map(|m| &m.id));
+        effects.extend(Effect::emit(
+            ring_to,
+            OutEvent::GroupCallIncoming(GroupCallIncoming {
+                caller_id: caller.to_owned(),
+                conversation_id: conversation_id.clone(),
+                call_type: call_type.as_str().to_owned(),
+                caller_info: caller_info.clone(),
+                conversation_info: conversation_info.clone(),
+            }),
+        ));
+        let recipients: Vec<_> = others
+            .iter()
+            .filter(|m| !m.fcm_tokens.is_empty())
+            .map(|m| (*m).clone())
+            .collect();
+        if !recipients.is_empty() {
+            effects.push(Effect::Push(PushRequest {
+                recipients,
+                caller_id: caller.to_owned(),
+                call_type: call_type.as_str().to_owned(),
+                conversation_id: conversation_id.clone(),
+                caller_info: caller_info.clone(),
+                conversation_info: conversation_info.clone(),
+            }));
+        }
+        let all = self.sockets_of_all(roster.members.iter().map(|m| &m.id));
+        effects.extend(Effect::emit(
+            all,
+            OutEvent::GroupCallStarted(GroupCallStarted {
+                conversation_id,
+                conversation_info,
+                caller_info: Some(caller_info),
+            }),
+        ));
+        Ok(effects)
+    }
+
+    // ----- createRoom / leaveRoom -----------------------------------------------------------
+
+    /// Check a `createRoom` before touching the directory; returns `(user, room active?)`.
+    pub fn check_join_room(
+        &self,
+        socket: &str,
+        room_id: Option<&str>,
+    ) -> Result<(UserId, bool), CallError> {
+        let room_id = room_id
+            .filter(|r| !r.is_empty())
+            .ok_or(CallError::RoomIdRequired)?;
+        let user = self.user_of(socket).ok_or(CallError::JoinFirst)?;
+        Ok((user.to_owned(), self.rooms.contains_key(room_id)))
+    }
+
+    /// Members of an active room (cached when it was created).
+    pub fn room_members(&self, room_id: &str) -> Option<&[UserId]> {
+        self.rooms.get(room_id).map(|r| r.members.as_slice())
+    }
+
+    /// Put the socket into a room (creating it, which announces `group_call_started` to all
+    /// members). A socket in another room leaves that one first; a socket already in this
+    /// room stays as it is. Returns the room's router and the effects.
+    pub fn join_room(
+        &mut self,
+        socket: &str,
+        join: JoinRoom<M>,
+    ) -> Result<(M::Router, Vec<Effect>), CallError> {
+        let user = self.user_of(socket).ok_or(CallError::JoinFirst)?.to_owned();
+        let mut effects = Vec::new();
+        let current = self.sockets.get(socket).and_then(|e| e.room.clone());
+        if let Some(current) = current {
+            if current == join.room_id
+                && let Some(room) = self.rooms.get(&current)
+            {
+                return Ok((room.router.clone(), effects));
+            }
+            effects.extend(self.leave_room(socket));
+        }
+        let epoch = self.next_epoch;
+        self.next_epoch += 1;
+        let participant = Participant::new(socket.to_owned(), user.clone(), join.info, epoch);
+        let room = match self.rooms.get_mut(&join.room_id) {
+            Some(room) => {
+                if !room.members.contains(&user) {
+                    room.members.push(user);
+                }
+                room
+            }
+            None => {
+                let mut members = join.members;
+                if !members.contains(&user) {
+                    members.push(user);
+                }
+                let to = self.sockets_of_all(members.iter());
+                effects.extend(Effect::emit(
+                    to,
+                    OutEvent::GroupCallStarted(GroupCallStarted {
+                        conversation_id: join.room_id.clone(),
+                        conversation_info: join.conversation.clone(),
+                        caller_info: None,
+                    }),
+                ));
+                self.rooms.entry(join.room_id.clone()).or_insert(Room {
+                    id: join.room_id.clone(),
+                    router: join.router,
+                    conversation: join.conversation,
+                    members,
+                    participants: IndexMap::new(),
+                })
+            }
+        };
+        room.participants.insert(socket.to_owned(), participant);
+        let router = room.router.clone();
+        if let Some(entry) = self.sockets.get_mut(socket) {
+            entry.room = Some(join.room_id);
+        }
+        Ok((router, effects))
+    }
+
+    /// `leaveRoom`: remove the participant (dropping its media), `participantLeft` to the
+    /// rest of the room, and when the room empties `group_call_ended` to all members.
+    pub fn leave_room(&mut self, socket: &str) -> Vec<Effect> {
+        let Some(room_id) = self.sockets.get_mut(socket).and_then(|e| e.room.take()) else {
+            return Vec::new();
+        };
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return Vec::new();
+        };
+        let Some(gone) = room.participants.shift_remove(socket) else {
+            return Vec::new();
+        };
+        for other in room.participants.values_mut() {
+            other
+                .consumers
+                .retain(|_, c| !gone.producers.contains_key(&c.producer_id));
+        }
+        drop(gone);
+        let mut effects = Vec::new();
+        let rest: Vec<_> = room.participants.keys().cloned().collect();
+        effects.extend(Effect::emit(
+            rest,
+            OutEvent::ParticipantLeft(ParticipantLeft {
+                socket_id: socket.to_owned(),
+            }),
+        ));
+        if room.participants.is_empty()
+            && let Some(room) = self.rooms.shift_remove(&room_id)
+        {
+            let to = self.sockets_of_all(room.members.iter());
+            effects.extend(Effect::emit(
+                to,
+                OutEvent::GroupCallEnded(GroupCallEnded {
+                    conversation_id: room_id,
+                }),
+            ));
+        }
+        effects
+    }
+
+    /// Close every room (shutdown, worker death): `participantLeft` and `group_call_ended` as
+    /// if everyone had left. Returns the affected sockets' effects.
+    pub fn close_room(&mut self, room_id: &str) -> Vec<Effect> {
+        let sockets: Vec<_> = self
+            .rooms
+            .get(room_id)
+            .map(|r| r.participants.keys().cloned().collect())
+            .unwrap_or_default();
+        sockets.iter().flat_map(|s| self.leave_room(s)).collect()
+    }
+
+    // ----- media ----------------------------------------------------------------------------
+
+    fn participant(&self, socket: &str) -> Result<(&Room<M>, &Participant<M>), CallError> {
+        let room_id = self
+            .sockets
+            .get(socket)
+            .and_then(|e| e.room.as_ref())
+            .ok_or(CallError::ParticipantNotFound)?;
+        let room = self
+            .rooms
+            .get(room_id)
+            .ok_or(CallError::ParticipantNotFound)?;
+        let p = room
+            .participants
+            .get(socket)
+            .ok_or(CallError::ParticipantNotFound)?;
+        Ok((room, p))
+    }
+
+    fn participant_mut(
+        &mut self,
+        socket: &str,
+        epoch: u64,
+    ) -> Result<(&mut Room<M>, SocketId), CallError> {
+        let room_id = self
+            .sockets
+            .get(socket)
+            .and_then(|e| e.room.as_ref())
+            .ok_or(CallError::ParticipantNotFound)?;
+        let room = self
+            .rooms
+            .get_mut(room_id)
+            .ok_or(CallError::ParticipantNotFound)?;
+        match room.participants.get(socket) {
+            Some(p) if p.epoch == epoch => Ok((room, socket.to_owned())),
+            _ => Err(CallError::ParticipantNotFound),
+        }
+    }
+
+    /// The router and epoch for a new transport (`createTransport`).
+    pub fn transport_target(&self, socket: &str) -> Result<(M::Router, u64), CallError> {
+        let (room, p) = self.participant(socket)?;
+        Ok((room.router.clone(), p.epoch))
+    }
+
+    /// Attach a created transport. Fails (dropping it) if the participant left meanwhile.
+    pub fn add_transport(
+        &mut self,
+        socket: &str,
+        epoch: u64,
+        id: String,
+        direction: TransportDirection,
+        handle: M::Transport,
+    ) -> Result<(), CallError> {
+        let (room, socket) = self.participant_mut(socket, epoch)?;
+        if let Some(p) = room.participants.get_mut(&socket) {
+            p.transports.insert(id, TransportSlot { direction, handle });
+        }
+        Ok(())
+    }
+
+    /// A transport of the socket (`connectTransport`, `produce`, `restartIce`) and the epoch.
+    pub fn transport(&self, socket: &str, id: &str) -> Result<(M::Transport, u64), CallError> {
+        let (_, p) = self.participant(socket)?;
+        let t = p.transports.get(id).ok_or(CallError::TransportNotFound)?;
+        Ok((t.handle.clone(), p.epoch))
+    }
+
+    /// Attach a created producer and announce it (`newProducer`) to the rest of the room.
+    pub fn add_producer(
+        &mut self,
+        socket: &str,
+        epoch: u64,
+        id: String,
+        kind: String,
+        handle: M::Producer,
+    ) -> Result<Vec<Effect>, CallError> {
+        let (room, socket) = self.participant_mut(socket, epoch)?;
+        let Some(p) = room.participants.get_mut(&socket) else {
+            return Err(CallError::ParticipantNotFound);
+        };
+        p.producers.insert(
+            id.clone(),
+            ProducerSlot {
+                kind: kind.clone(),
+                handle,
+            },
+        );
+        let info = p.info.clone();
+        let rest: Vec<_> = room
+            .participants
+            .keys()
+            .filter(|s| **s != socket)
+            .cloned()
+            .collect();
+        Ok(Effect::emit(
+            rest,
+            OutEvent::NewProducer(NewProducer {
+                producer_id: id,
+                kind,
+                socket_id: socket,
+                participant_info: info,
+            }),
+        )
+        .into_iter()
+        .collect())
+    }
+
+    /// Close one of the socket's producers: consumers of it go, `producerClosed` to the room.
+    pub fn close_producer(&mut self, socket: &str, id: &str) -> Result<Vec<Effect>, CallError> {
+        let epoch = self.participant(socket)?.1.epoch;
+        let (room, socket) = self.participant_mut(socket, epoch)?;
+        let removed = room
+            .participants
+            .get_mut(&socket)
+            .and_then(|p| p.producers.shift_remove(id));
+        if removed.is_none() {
+            return Err(CallError::ProducerNotFound);
+        }
+        for other in room.participants.values_mut() {
+            other.consumers.retain(|_, c| c.producer_id != id);
+        }
+        let rest: Vec<_> = room
+            .participants
+            .keys()
+            .filter(|s| **s != socket)
+            .cloned()
+            .collect();
+        Ok(Effect::emit(
+            rest,
+            OutEvent::ProducerClosed(ProducerClosed {
+                producer_id: id.to_owned(),
+                socket_id: socket,
+            }),
+        )
+        .into_iter()
+        .collect())
+    }
+
+    /// Check a `consume` in the seed's order: participant, producer, own producer; returns
+    /// the router (for the capability check), and the named transport if it exists.
+    pub fn consume_target(
+        &self,
+        socket: &str,
+        transport_id: &str,
+        producer_id: &str,
+    ) -> Result<ConsumeTarget<M>, CallError> {
+        let (room, p) = self.participant(socket)?;
+        let owner = room
+            .participants
+            .values()
+            .find(|o| o.producers.contains_key(producer_id))
+            .ok_or(CallError::ProducerNotFound)?;
+        if owner.socket == socket {
+            return Err(CallError::CannotConsumeOwn);
+        }
+        Ok(ConsumeTarget {
+            router: room.router.clone(),
+            transport: p.transports.get(transport_id).map(|t| t.handle.clone()),
+            epoch: p.epoch,
+        })
+    }
+
+    /// Attach a created consumer. Fails (dropping it) if the participant left or the producer
+    /// closed meanwhile.
+    pub fn add_consumer(
+        &mut self,
+        socket: &str,
+        epoch: u64,
+        id: String,
+        producer_id: String,
+        handle: M::Consumer,
+    ) -> Result<(), CallError> {
+        let (room, socket) = self.participant_mut(socket, epoch)?;
+        if !room
+            .participants
+            .values()
+            .any(|o| o.producers.contains_key(&producer_id))
+        {
+            return Err(CallError::ProducerNotFound);
+        }
+        if let Some(p) = room.participants.get_mut(&socket) {
+            p.consumers
+                .insert(id, ConsumerSlot { producer_id, handle });
+        }
+        Ok(())
+    }
+
+    /// A producer of the socket (pause/resume).
+    pub fn producer(&self, socket: &str, id: &str) -> Result<M::Producer, CallError> {
+        let (_, p) = self.participant(socket)?;
+        p.producers
+            .get(id)
+            .map(|c| c.handle.clone())
+            .ok_or(CallError::ProducerNotFound)
+    }
+
+    /// A consumer of the socket (`resumeConsumer`).
+    pub fn consumer(&self, socket: &str, id: &str) -> Result<M::Consumer, CallError> {
+        let (_, p) = self.participant(socket)?;
+        p.consumers
+            .get(id)
+            .map(|c| c.handle.clone())
+            .ok_or(CallError::ConsumerNotFound)
+    }
+
+    /// Every producer of the socket's room (`getProducers`), own ones included as the seed
+    /// server does (clients filter by `socketId`).
+    pub fn producers(&self, socket: &str) -> Result<Vec<ProducerEntry>, CallError> {
+        let (room, _) = self.participant(socket)?;
+        Ok(room
+            .participants
+            .values()
+            .flat_map(Participant::producer_entries)
+            .collect())
+    }
+
+    // ----- introspection --------------------------------------------------------------------
+
+    /// The room `id`, if active.
+    pub fn room(&self, id: &str) -> Option<&Room<M>> {
+        self.rooms.get(id)
+    }
+
+    /// The room the socket is in.
+    pub fn room_of(&self, socket: &str) -> Option<&str> {
+        self.sockets.get(socket)?.room.as_deref()
+    }
+
+    /// Object counts.
+    pub fn stats(&self) -> Stats {
+        let mut s = Stats {
+            sockets: self.sockets.len(),
+            joined_users: self.users.len(),
+            rooms: self.rooms.len(),
+            ..Stats::default()
+        };
+        for p in self.rooms.values().flat_map(|r| r.participants.values()) {
+            s.participants += 1;
+            s.transports += p.transports.len();
+            s.producers += p.producers.len();
+            s.consumers += p.consumers.len();
+        }
+        s
+    }
+}
