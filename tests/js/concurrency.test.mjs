@@ -102,6 +102,31 @@ serverTest('concurrent createRoom + disconnect churn leaves no leftovers', async
   }
 });
 
+serverTest('a burst of requests on one socket: every request is answered, socket survives', async () => {
+  const a = await srv.connectAs('1');
+  const b = await srv.connectAs('2');
+  await request(a, 'createRoom', { roomId: 'conv-team' });
+  const N = 200;
+  const acks = await Promise.all(Array.from({ length: N }, () => emitAck(a, 'get_active_calls', {})));
+  let ok = 0;
+  for (const r of acks) {
+    assert.ok(r && (Array.isArray(r.calls) || typeof r.error === 'string'), `burst ack: ${JSON.stringify(r)}`);
+    if (Array.isArray(r.calls)) {
+      ok++;
+      assert.deepEqual(r.calls.map((c) => [c.conversationId, c.participantCount]), [['conv-team', 1]]);
+    }
+  }
+  assert.ok(ok > 0, 'at least some burst requests succeeded');
+  const mixed = await Promise.all(Array.from({ length: 40 }, (_, i) =>
+    i % 2 ? emitAck(a, 'getProducers') : emitAck(b, 'get_active_calls', {})));
+  for (const r of mixed) assert.ok(r && typeof r === 'object', JSON.stringify(r));
+  assert.equal(a.connected, true, 'socket still connected after the burst');
+  // Normal service afterwards.
+  assert.deepEqual(await emitAck(a, 'getProducers', {}), { producers: [] });
+  a.emit('leaveRoom');
+  await expectNoMediaLeftovers(srv.server);
+});
+
 function setupTransports(socket, client, rtpCapabilities) {
   return enterRoom(socket, 'conv-quad', client, { rtpCapabilities });
 }

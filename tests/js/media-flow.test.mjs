@@ -108,6 +108,7 @@ for (const client of MEDIASOUP_CLIENTS) {
     st = await waitForStats(srv.server, (s) => s.participants === 1);
     assert.equal(st.producers, 2, 'A\'s producers are gone');
     assert.equal(st.transports, 2, 'A\'s transports are gone');
+    assert.equal(st.consumers, 0, 'A\'s consumers and B\'s consumers of A\'s producers are gone');
 
     const ended = [a, b].map((s) => waitFor(s, 'group_call_ended'));
     b.emit('leaveRoom');

@@ -1,1 +1,65 @@
-fn main() {}
+//! The `huddle` binary.
+
+use anyhow::Context;
+use clap::Parser;
+use server::{Config, Huddle, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn init_tracing(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    init_tracing(&config);
+    if config.directory.is_none() {
+        tracing::info!("using the built-in demo directory (no database)");
+    }
+    let listen = config.listen;
+    let (router, handle) = Huddle::builder(config).build().await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    tracing::info!(addr = %listen, "huddle listening on http://{listen}/");
+    let shutdown_handle = handle.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            let bounded = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                shutdown_handle.shutdown(),
+            );
+            let _ = bounded.await;
+        })
+        .await
+        .context("serving")?;
+    tracing::info!("bye");
+    Ok(())
+}

@@ -43,7 +43,9 @@ pub struct RoomRouter {
 
 impl std::fmt::Debug for RoomRouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoomRouter").field("id", &self.id()).finish()
+        f.debug_struct("RoomRouter")
+            .field("id", &self.id())
+            .finish()
     }
 }
 
@@ -84,7 +86,7 @@ impl RoomRouter {
     /// Create a WebRTC transport (UDP preferred, TCP enabled) for a client.
     pub async fn create_webrtc_transport(&self) -> Result<MediaTransport, SfuError> {
         let mut options =
-            WebRtcTransportOptions::new(TransportListenIps::new(self.inner.listen_ip.clone()));
+            WebRtcTransportOptions::new(TransportListenIps::new(self.inner.listen_ip));
         options.enable_udp = true;
         options.enable_tcp = true;
         options.prefer_udp = true;
@@ -102,7 +104,7 @@ impl RoomRouter {
     /// Create a plain RTP transport on the router's listen IP (`comedia`: learn the remote
     /// address from the first packet). Used for RTP ingestion/egress and tests.
     pub async fn create_plain_transport(&self, comedia: bool) -> Result<MediaTransport, SfuError> {
-        let mut options = PlainTransportOptions::new(self.inner.listen_ip.clone());
+        let mut options = PlainTransportOptions::new(self.inner.listen_ip);
         options.comedia = comedia;
         options.rtcp_mux = true;
         let transport = self
@@ -215,7 +217,11 @@ impl MediaTransport {
     }
 
     /// Create a producer from the client's `kind` and `rtpParameters`.
-    pub async fn produce(&self, kind: &str, rtp_parameters: Value) -> Result<MediaProducer, SfuError> {
+    pub async fn produce(
+        &self,
+        kind: &str,
+        rtp_parameters: Value,
+    ) -> Result<MediaProducer, SfuError> {
         let kind = match kind {
             "audio" => MediaKind::Audio,
             "video" => MediaKind::Video,
@@ -244,8 +250,10 @@ impl MediaTransport {
         paused: bool,
     ) -> Result<MediaConsumer, SfuError> {
         let producer_id = parse_producer_id(producer_id)?;
-        let caps: RtpCapabilities =
-            from_value("rtpCapabilities", normalize::rtp_capabilities(rtp_capabilities))?;
+        let caps: RtpCapabilities = from_value(
+            "rtpCapabilities",
+            normalize::rtp_capabilities(rtp_capabilities),
+        )?;
         let mut options = ConsumerOptions::new(producer_id, caps);
         options.paused = paused;
         let consumer = self

@@ -96,7 +96,9 @@ mod tests {
         assert_eq!(v["codecs"][0]["rtcpFeedback"][0]["parameter"], json!(""));
         assert_eq!(v["rtcp"]["reducedSize"], json!(false));
         assert_eq!(v["encodings"], json!([]));
-        let caps = rtp_capabilities(json!({"codecs": [{"mimeType": "video/VP8", "clockRate": 90000, "kind": "video"}]}));
+        let caps = rtp_capabilities(
+            json!({"codecs": [{"mimeType": "video/VP8", "clockRate": 90000, "kind": "video"}]}),
+        );
         assert_eq!(caps["headerExtensions"], json!([]));
         assert_eq!(caps["codecs"][0]["rtcpFeedback"], json!([]));
         assert!(caps["codecs"][0].get("channels").is_none());

@@ -93,7 +93,7 @@ impl Sfu {
             .map_err(SfuError::request)?;
         let inner = Arc::new(RouterInner {
             router,
-            listen_ip: self.inner.listen_ip.clone(),
+            listen_ip: self.inner.listen_ip,
             worker_index,
         });
         routers.insert(key.to_owned(), Arc::downgrade(&inner));

@@ -32,7 +32,11 @@ async fn smoke_worker_router_webrtc_transport() -> TestResult {
     let candidates = params["iceCandidates"].as_array().ok_or("no candidates")?;
     assert!(!candidates.is_empty());
     assert!(candidates.iter().all(|c| c["ip"] == "127.0.0.1"));
-    assert!(params["dtlsParameters"]["fingerprints"].as_array().is_some_and(|f| !f.is_empty()));
+    assert!(
+        params["dtlsParameters"]["fingerprints"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+    );
     Ok(())
 }
 
@@ -50,7 +54,11 @@ async fn one_router_per_key_even_when_concurrent() -> TestResult {
     assert!(!a.same_as(&other));
     assert_eq!(sfu.stats().await.routers, 2);
     drop((a, b, c));
-    assert_eq!(sfu.stats().await.routers, 1, "router closes when its last handle drops");
+    assert_eq!(
+        sfu.stats().await.routers,
+        1,
+        "router closes when its last handle drops"
+    );
     let again = sfu.router_for("room").await?;
     assert_ne!(again.id(), other.id());
     Ok(())
@@ -81,7 +89,10 @@ async fn rtp_flows_from_producer_to_consumer() -> TestResult {
         .await?;
     let caps = router.rtp_capabilities();
     assert!(router.can_consume(&producer.id(), &caps));
-    assert!(!router.can_consume(&producer.id(), &json!({"codecs": [], "headerExtensions": []})));
+    assert!(!router.can_consume(
+        &producer.id(),
+        &json!({"codecs": [], "headerExtensions": []})
+    ));
     let consumer = egress.consume(&producer.id(), caps, true).await?;
     assert!(consumer.paused());
     consumer.resume().await?;
@@ -99,7 +110,8 @@ async fn rtp_flows_from_producer_to_consumer() -> TestResult {
         pkt.extend_from_slice(payload.as_bytes());
         tx.send_to(&pkt, dst).await?;
         let mut buf = [0u8; 1500];
-        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(50), rx.recv(&mut buf)).await {
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(50), rx.recv(&mut buf)).await
+        {
             // Consumers add header extensions: the payload is at the end.
             if buf[..n].ends_with(payload.as_bytes()) {
                 got += 1;
@@ -119,7 +131,12 @@ async fn bad_client_parameters_are_errors_not_panics() -> TestResult {
     assert!(transport.connect(json!({"nope": 1})).await.is_err());
     assert!(transport.produce("audio", json!("garbage")).await.is_err());
     assert!(transport.produce("screen", json!({})).await.is_err());
-    assert!(transport.consume("not-a-uuid", json!({}), true).await.is_err());
+    assert!(
+        transport
+            .consume("not-a-uuid", json!({}), true)
+            .await
+            .is_err()
+    );
     assert!(!router.can_consume("not-a-uuid", &json!(null)));
     Ok(())
 }

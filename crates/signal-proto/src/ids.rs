@@ -42,6 +42,8 @@ pub enum NumericId {
 impl NumericId {
     /// Number when `id` parses as one, else the string.
     pub fn from_user_id(id: &str) -> Self {
-        id.parse().map(Self::Num).unwrap_or_else(|_| Self::Str(id.to_owned()))
+        id.parse()
+            .map(Self::Num)
+            .unwrap_or_else(|_| Self::Str(id.to_owned()))
     }
 }

@@ -289,7 +289,9 @@ impl Validate for GroupCallInitiateRequest {
             && t != "audio"
             && t != "video"
         {
-            return Err(PayloadError("callType must be \"video\" or \"audio\"".into()));
+            return Err(PayloadError(
+                "callType must be \"video\" or \"audio\"".into(),
+            ));
         }
         Ok(())
     }
@@ -319,9 +321,13 @@ mod tests {
 
     #[test]
     fn create_room_missing_id_is_not_a_decode_error() {
-        let r: CreateRoomRequest = decode(json!({})).unwrap_or(CreateRoomRequest { room_id: Some("x".into()) });
+        let r: CreateRoomRequest = decode(json!({})).unwrap_or(CreateRoomRequest {
+            room_id: Some("x".into()),
+        });
         assert_eq!(r.room_id, None);
-        let r: CreateRoomRequest = decode(Value::Null).unwrap_or(CreateRoomRequest { room_id: Some("x".into()) });
+        let r: CreateRoomRequest = decode(Value::Null).unwrap_or(CreateRoomRequest {
+            room_id: Some("x".into()),
+        });
         assert_eq!(r.room_id, None);
         assert!(decode::<CreateRoomRequest>(json!({"roomId": 5})).is_err());
         assert!(decode::<CreateRoomRequest>(json!("conv")).is_err());
@@ -330,11 +336,32 @@ mod tests {
     #[test]
     fn media_requests_validate_shapes() {
         assert!(decode::<ConnectTransportRequest>(json!({"transportId": "t"})).is_err());
-        assert!(decode::<ConnectTransportRequest>(json!({"transportId": "t", "dtlsParameters": 3})).is_err());
-        assert!(decode::<ConnectTransportRequest>(json!({"transportId": "t", "dtlsParameters": {}})).is_ok());
-        assert!(decode::<ProduceRequest>(json!({"transportId": "t", "kind": "screen", "rtpParameters": {}})).is_err());
-        assert!(decode::<ProduceRequest>(json!({"transportId": "t", "kind": "audio", "rtpParameters": {}})).is_ok());
-        assert!(decode::<ConsumeRequest>(json!({"transportId": "t", "producerId": "", "rtpCapabilities": {}})).is_err());
+        assert!(
+            decode::<ConnectTransportRequest>(json!({"transportId": "t", "dtlsParameters": 3}))
+                .is_err()
+        );
+        assert!(
+            decode::<ConnectTransportRequest>(json!({"transportId": "t", "dtlsParameters": {}}))
+                .is_ok()
+        );
+        assert!(
+            decode::<ProduceRequest>(
+                json!({"transportId": "t", "kind": "screen", "rtpParameters": {}})
+            )
+            .is_err()
+        );
+        assert!(
+            decode::<ProduceRequest>(
+                json!({"transportId": "t", "kind": "audio", "rtpParameters": {}})
+            )
+            .is_ok()
+        );
+        assert!(
+            decode::<ConsumeRequest>(
+                json!({"transportId": "t", "producerId": "", "rtpCapabilities": {}})
+            )
+            .is_err()
+        );
         assert!(decode::<ResumeConsumerRequest>(json!({"consumerId": ["x"]})).is_err());
     }
 
@@ -344,7 +371,10 @@ mod tests {
             decode(json!({"callerId": 42, "conversationId": "c", "callerName": "ignored"}));
         let r = r.map_err(|e| e.to_string());
         assert_eq!(r.as_ref().map(|r| r.call_type()), Ok(CallType::Video));
-        assert_eq!(r.map(|r| r.caller_id.map(|c| c.normalized())), Ok(Some("42".into())));
+        assert_eq!(
+            r.map(|r| r.caller_id.map(|c| c.normalized())),
+            Ok(Some("42".into()))
+        );
         assert!(decode::<GroupCallInitiateRequest>(json!({"callType": "hologram"})).is_err());
     }
 

@@ -103,7 +103,11 @@ mod tests {
 
     #[test]
     fn wire_shapes_match_the_seeds() {
-        let conv = ConversationInfo { id: "c1".into(), name: "Team".into(), avatar: None };
+        let conv = ConversationInfo {
+            id: "c1".into(),
+            name: "Team".into(),
+            avatar: None,
+        };
         let started = GroupCallStarted {
             conversation_id: "c1".into(),
             conversation_info: conv.clone(),
@@ -111,7 +115,9 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_value(&started).ok(),
-            Some(json!({"conversationId": "c1", "conversationInfo": {"id": "c1", "name": "Team", "avatar": null}}))
+            Some(
+                json!({"conversationId": "c1", "conversationInfo": {"id": "c1", "name": "Team", "avatar": null}})
+            )
         );
         let incoming = GroupCallIncoming {
             caller_id: "42".into(),
@@ -128,7 +134,11 @@ mod tests {
             producer_id: "p".into(),
             kind: "audio".into(),
             socket_id: "s".into(),
-            participant_info: ParticipantInfo { user_id: "42".into(), name: "A".into(), avatar: None },
+            participant_info: ParticipantInfo {
+                user_id: "42".into(),
+                name: "A".into(),
+                avatar: None,
+            },
         };
         assert_eq!(
             serde_json::to_value(&np).ok(),

@@ -384,6 +384,7 @@ export async function enterRoom(socket, roomId, client, { rtpCapabilities } = {}
     : await request(socket, 'createRoom', { roomId });
   assert.ok(created.rtpCapabilities && Array.isArray(created.rtpCapabilities.codecs),
     `createRoom ack has rtpCapabilities.codecs: ${JSON.stringify(created)}`);
+  assert.deepEqual(Object.keys(created), ['rtpCapabilities'], 'createRoom ack keys');
   const device = newDevice(client);
   await device.load({ routerRtpCapabilities: created.rtpCapabilities });
 
@@ -399,6 +400,8 @@ export async function enterRoom(socket, roomId, client, { rtpCapabilities } = {}
   const sendInfo = await request(socket, 'createTransport', { type: 'send' });
   const recvInfo = await request(socket, 'createTransport', { type: 'recv' });
   for (const info of [sendInfo, recvInfo]) {
+    assert.deepEqual(Object.keys(info).sort(),
+      ['dtlsParameters', 'iceCandidates', 'iceParameters', 'id'], 'createTransport ack keys');
     assert.equal(typeof info.id, 'string', 'transport id is a string');
     assert.ok(info.iceParameters && typeof info.iceParameters.usernameFragment === 'string',
       'iceParameters.usernameFragment');
@@ -456,6 +459,7 @@ export async function consume(call, producerId) {
     rtpCapabilities: call.device.rtpCapabilities,
   });
   assert.ok(ack && !ack.error, `consume(${producerId}) ack: ${JSON.stringify(ack)}`);
+  assert.deepEqual(Object.keys(ack).sort(), ['id', 'kind', 'producerId', 'rtpParameters'], 'consume ack keys');
   assert.equal(typeof ack.id, 'string', 'consume ack id');
   assert.equal(ack.producerId, producerId, 'consume ack producerId');
   assert.ok(ack.kind === 'audio' || ack.kind === 'video', `consume ack kind ${ack.kind}`);

@@ -1,0 +1,79 @@
+//! Shared application state and effect execution.
+
+use crate::directory::CountingDirectory;
+use crate::media::State;
+use crate::push::PushSender;
+use call_domain::{DisplayPolicy, Effect};
+use media_sfu::Sfu;
+use parking_lot::Mutex;
+use socketioxide::SocketIo;
+use socketioxide::socket::Sid;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Everything the handlers share.
+pub struct App {
+    /// Presence and rooms. Never held across an `.await`.
+    pub state: Mutex<State>,
+    /// The SFU.
+    pub sfu: Sfu,
+    /// The directory (query-counting).
+    pub directory: CountingDirectory,
+    /// Display policy (avatar URLs, default names).
+    pub display: DisplayPolicy,
+    /// Push seam.
+    pub push: Arc<dyn PushSender>,
+    /// Socket.IO handle, for emitting to sockets by id.
+    pub io: SocketIo,
+    /// Queue limit per socket.
+    pub max_pending_per_socket: usize,
+    /// Set once shutdown has begun.
+    pub shutting_down: AtomicBool,
+}
+
+impl App {
+    /// Execute effects: emit events to sockets, hand push requests to the push seam.
+    pub fn apply(&self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Emit { to, event } => {
+                    let name = event.name();
+                    let payload = event.payload();
+                    for sid in &to {
+                        let Ok(id) = sid.parse::<Sid>() else {
+                            continue;
+                        };
+                        if let Some(socket) = self.io.get_socket(id)
+                            && let Err(e) = socket.emit(name, &payload)
+                        {
+                            tracing::debug!(sid = %sid, event = name, error = %e, "emit failed");
+                        }
+                    }
+                    metrics::counter!("huddle_events_sent_total", "event" => name)
+                        .increment(to.len() as u64);
+                }
+                Effect::Push(request) => {
+                    let push = self.push.clone();
+                    tokio::spawn(async move { push.send(request).await });
+                }
+            }
+        }
+    }
+
+    /// Update the object gauges from the state.
+    pub fn publish_gauges(&self) {
+        let s = self.state.lock().stats();
+        metrics::gauge!("huddle_sockets").set(s.sockets as f64);
+        metrics::gauge!("huddle_joined_users").set(s.joined_users as f64);
+        metrics::gauge!("huddle_rooms").set(s.rooms as f64);
+        metrics::gauge!("huddle_participants").set(s.participants as f64);
+        metrics::gauge!("huddle_transports").set(s.transports as f64);
+        metrics::gauge!("huddle_producers").set(s.producers as f64);
+        metrics::gauge!("huddle_consumers").set(s.consumers as f64);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,94 @@
+//! Server configuration: CLI flags with `HUDDLE_*` environment fallbacks.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// What to run.
+#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
+pub enum Command {
+    /// Serve Socket.IO and HTTP (the default).
+    Serve,
+}
+
+/// Huddle's configuration. Every flag can also be set as `HUDDLE_<FLAG>`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "huddle",
+    version,
+    about = "Huddle: group-call signalling and SFU server"
+)]
+pub struct Config {
+    /// What to run (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// HTTP / Socket.IO listen address.
+    #[arg(long, env = "HUDDLE_LISTEN", default_value = "0.0.0.0:8000")]
+    pub listen: SocketAddr,
+    /// Embedded directory file (JSON: `{users:[...], conversations:[...]}`); the built-in demo
+    /// directory when unset.
+    #[arg(long, env = "HUDDLE_DIRECTORY")]
+    pub directory: Option<PathBuf>,
+    /// Base URL that stored avatar file names are resolved against.
+    #[arg(
+        long,
+        env = "HUDDLE_AVATAR_BASE_URL",
+        default_value = "http://localhost:8000/uploads"
+    )]
+    pub avatar_base_url: String,
+    /// IP the media transports bind to.
+    #[arg(long, env = "HUDDLE_RTC_LISTEN_IP", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub rtc_listen_ip: IpAddr,
+    /// Public IP announced in ICE candidates (needed when listening on 0.0.0.0).
+    #[arg(long, env = "HUDDLE_ANNOUNCED_IP")]
+    pub announced_ip: Option<IpAddr>,
+    /// Lowest RTC port.
+    #[arg(long, env = "HUDDLE_RTC_MIN_PORT", default_value_t = 40000)]
+    pub rtc_min_port: u16,
+    /// Highest RTC port.
+    #[arg(long, env = "HUDDLE_RTC_MAX_PORT", default_value_t = 49999)]
+    pub rtc_max_port: u16,
+    /// mediasoup workers (default: one per core).
+    #[arg(long, env = "HUDDLE_WORKERS")]
+    pub workers: Option<usize>,
+    /// Engine.IO ping interval (ms).
+    #[arg(long, env = "HUDDLE_PING_INTERVAL_MS", default_value_t = 25_000)]
+    pub ping_interval_ms: u64,
+    /// Engine.IO ping timeout (ms): a socket silent this long after a ping is dropped.
+    #[arg(long, env = "HUDDLE_PING_TIMEOUT_MS", default_value_t = 20_000)]
+    pub ping_timeout_ms: u64,
+    /// Maximum queued requests per socket before new ones are refused.
+    #[arg(long, env = "HUDDLE_MAX_PENDING_PER_SOCKET", default_value_t = 256)]
+    pub max_pending_per_socket: usize,
+    /// Log format.
+    #[arg(long, env = "HUDDLE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, env = "HUDDLE_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::parse_from(["huddle"])
+    }
+}
+
+impl Config {
+    /// Number of mediasoup workers to start.
+    pub fn worker_count(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+            .max(1)
+    }
+}

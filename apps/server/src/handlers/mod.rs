@@ -1,0 +1,55 @@
+//! Socket event handlers: translate events to domain commands and media operations, execute
+//! the resulting effects. One file per concern.
+
+pub mod group_call;
+pub mod presence;
+pub mod sfu;
+
+use crate::app::App;
+use crate::socket::Request;
+use serde::Serialize;
+use signal_proto::events as ev;
+use signal_proto::responses::ErrorResponse;
+use socketioxide::extract::{AckSender, SocketRef};
+
+/// Route one request to its handler.
+pub async fn dispatch(app: &App, socket: &SocketRef, req: Request) {
+    let sid = socket.id.to_string();
+    let Request {
+        event,
+        data,
+        ack,
+        has_ack,
+    } = req;
+    match event {
+        ev::JOIN => presence::join(app, &sid, data, ack).await,
+        ev::GET_ACTIVE_CALLS => presence::get_active_calls(app, &sid, ack, has_ack).await,
+        ev::GROUP_CALL_INITIATE => group_call::initiate(app, &sid, data).await,
+        ev::CREATE_ROOM => sfu::create_room(app, &sid, data, ack).await,
+        ev::CREATE_TRANSPORT => sfu::create_transport(app, &sid, data, ack).await,
+        ev::CONNECT_TRANSPORT => sfu::connect_transport(app, &sid, data, ack).await,
+        ev::PRODUCE => sfu::produce(app, &sid, data, ack).await,
+        ev::GET_PRODUCERS => sfu::get_producers(app, &sid, ack),
+        ev::CONSUME => sfu::consume(app, &sid, data, ack).await,
+        ev::RESUME_CONSUMER => sfu::resume_consumer(app, &sid, data, ack).await,
+        ev::LEAVE_ROOM => sfu::leave_room(app, &sid, ack),
+        ev::RESTART_ICE => sfu::restart_ice(app, &sid, data, ack).await,
+        ev::CLOSE_PRODUCER => sfu::close_producer(app, &sid, data, ack),
+        other => tracing::warn!(event = other, "no handler"),
+    }
+    app.publish_gauges();
+}
+
+/// Send an ack payload (a no-op when the client sent no callback).
+pub(crate) fn reply<T: Serialize>(ack: AckSender, payload: &T) {
+    if let Err(e) = ack.send(payload) {
+        tracing::debug!(error = %e, "ack not delivered");
+    }
+}
+
+/// Ack `{ error }` and log why.
+pub(crate) fn reply_error(ack: AckSender, error: impl std::fmt::Display) {
+    let error = error.to_string();
+    tracing::info!(%error, "request refused");
+    reply(ack, &ErrorResponse::new(error));
+}

@@ -1,0 +1,80 @@
+//! HTTP routes: health, readiness, metrics, debug stats, the demo page and its data.
+
+use crate::app::App;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Shared state of the HTTP routes.
+#[derive(Clone)]
+pub struct HttpState {
+    /// The application.
+    pub app: Arc<App>,
+    /// Prometheus renderer, when this process owns the metrics recorder.
+    pub metrics: Option<PrometheusHandle>,
+    /// Users and conversations for the demo page (embedded directory only).
+    pub demo: Arc<serde_json::Value>,
+}
+
+/// The HTTP routes (Socket.IO is layered on top by the builder).
+pub fn routes(state: HttpState) -> Router {
+    Router::new()
+        .route("/", get(demo_page))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/debug/stats", get(debug_stats))
+        .route("/api/demo/directory", get(demo_directory))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<HttpState>) -> Response {
+    let stats = s.app.sfu.stats().await;
+    if stats.workers > 0 && !s.app.is_shutting_down() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+async fn metrics(State(s): State<HttpState>) -> Response {
+    s.app.publish_gauges();
+    match &s.metrics {
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics recorder owned by the host").into_response(),
+    }
+}
+
+async fn debug_stats(State(s): State<HttpState>) -> Json<serde_json::Value> {
+    let st = s.app.state.lock().stats();
+    let sfu = s.app.sfu.stats().await;
+    Json(json!({
+        "sockets": st.sockets,
+        "joinedUsers": st.joined_users,
+        "rooms": st.rooms,
+        "participants": st.participants,
+        "transports": st.transports,
+        "producers": st.producers,
+        "consumers": st.consumers,
+        "routers": sfu.routers,
+        "workers": sfu.workers,
+        "directoryQueries": s.app.directory.queries(),
+    }))
+}
+
+async fn demo_directory(State(s): State<HttpState>) -> Json<serde_json::Value> {
+    Json((*s.demo).clone())
+}
+
+async fn demo_page() -> Html<&'static str> {
+    Html(include_str!("../assets/index.html"))
+}

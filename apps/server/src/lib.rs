@@ -1,0 +1,219 @@
+//! Huddle's server: configuration, Socket.IO handlers, wiring and HTTP.
+//!
+//! Also usable as a library: mount Huddle inside another axum application with
+//! [`Huddle::builder`], which returns an [`axum::Router`] and a [`HuddleHandle`].
+//!
+//! ```no_run
+//! # async fn f() -> anyhow::Result<()> {
+//! let (router, handle) = server::Huddle::builder(server::Config::default()).build().await?;
+//! let app = axum::Router::new()
+//!     .route("/hello", axum::routing::get(|| async { "hi" }))
+//!     .merge(router);
+//! # let _ = (app, handle); Ok(()) }
+//! ```
+
+pub mod app;
+pub mod config;
+pub mod directory;
+pub mod handlers;
+pub mod http;
+pub mod media;
+pub mod push;
+pub mod socket;
+
+pub use config::{Config, LogFormat};
+
+use anyhow::Context;
+use app::App;
+use call_domain::{Directory, DisplayPolicy, MemoryDirectory, Stats};
+use directory::CountingDirectory;
+use media_sfu::{Sfu, SfuConfig};
+use parking_lot::Mutex;
+use push::{NoPush, PushSender};
+use serde_json::json;
+use socketioxide::SocketIo;
+use socketioxide::extract::SocketRef;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The built-in demo directory.
+pub const DEMO_DIRECTORY: &str = include_str!("../assets/demo-directory.json");
+
+/// Entry point for building a Huddle service.
+#[derive(Debug)]
+pub struct Huddle;
+
+impl Huddle {
+    /// Start building a Huddle service from `config`.
+    pub fn builder(config: Config) -> HuddleBuilder {
+        HuddleBuilder {
+            config,
+            directory: None,
+            push: None,
+            install_metrics: true,
+        }
+    }
+}
+
+/// Builder for a Huddle service.
+pub struct HuddleBuilder {
+    config: Config,
+    directory: Option<Arc<dyn Directory>>,
+    push: Option<Arc<dyn PushSender>>,
+    install_metrics: bool,
+}
+
+impl HuddleBuilder {
+    /// Use this directory instead of the embedded one.
+    pub fn directory(mut self, directory: impl Directory + 'static) -> Self {
+        self.directory = Some(Arc::new(directory));
+        self
+    }
+
+    /// Use this push sender (default: push disabled).
+    pub fn push(mut self, push: impl PushSender + 'static) -> Self {
+        self.push = Some(Arc::new(push));
+        self
+    }
+
+    /// Whether to install the global Prometheus recorder (default true; set false when the
+    /// host application owns the `metrics` recorder).
+    pub fn install_metrics(mut self, install: bool) -> Self {
+        self.install_metrics = install;
+        self
+    }
+
+    /// Start the media workers and build the router (Socket.IO at `/socket.io`, HTTP routes).
+    pub async fn build(self) -> anyhow::Result<(axum::Router, HuddleHandle)> {
+        let config = self.config;
+        let (directory, demo): (Arc<dyn Directory>, serde_json::Value) = match self.directory {
+            Some(d) => (d, json!({"users": [], "conversations": []})),
+            None => {
+                let text = match &config.directory {
+                    Some(path) => std::fs::read_to_string(path)
+                        .with_context(|| format!("reading directory file {}", path.display()))?,
+                    None => DEMO_DIRECTORY.to_owned(),
+                };
+                let memory = MemoryDirectory::from_json(&text).context("parsing directory JSON")?;
+                let demo = demo_json(&memory);
+                (Arc::new(memory), demo)
+            }
+        };
+        let sfu = Sfu::new(SfuConfig {
+            workers: config.worker_count(),
+            listen_ip: config.rtc_listen_ip,
+            announced_ip: config.announced_ip,
+            rtc_min_port: config.rtc_min_port,
+            rtc_max_port: config.rtc_max_port,
+        })
+        .await
+        .context("starting mediasoup workers")?;
+        let (layer, io) = SocketIo::builder()
+            .ping_interval(Duration::from_millis(config.ping_interval_ms))
+            .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
+            .build_layer();
+        let app = Arc::new(App {
+            state: Mutex::new(call_domain::CallState::new()),
+            sfu,
+            directory: CountingDirectory::new(directory),
+            display: DisplayPolicy {
+                avatar_base_url: config.avatar_base_url.clone(),
+            },
+            push: self.push.unwrap_or_else(|| Arc::new(NoPush)),
+            io: io.clone(),
+            max_pending_per_socket: config.max_pending_per_socket,
+            shutting_down: AtomicBool::new(false),
+        });
+        {
+            let app = app.clone();
+            io.ns("/", move |s: SocketRef| {
+                socket::on_connect(app.clone(), s);
+                async {}
+            });
+        }
+        let metrics = if self.install_metrics {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => Some(handle),
+                Err(_) => {
+                    tracing::warn!("a metrics recorder is already installed; /metrics disabled");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let router = http::routes(http::HttpState {
+            app: app.clone(),
+            metrics,
+            demo: Arc::new(demo),
+        })
+        .layer(layer);
+        Ok((router, HuddleHandle { app }))
+    }
+}
+
+fn demo_json(d: &MemoryDirectory) -> serde_json::Value {
+    let users: Vec<_> = d
+        .users()
+        .into_iter()
+        .map(|u| {
+            let conversations: Vec<_> = d
+                .conversations_of(&u.id)
+                .into_iter()
+                .map(|c| json!({"id": c.id, "name": c.name.unwrap_or_else(|| "Group Call".into())}))
+                .collect();
+            json!({
+                "id": u.id,
+                "name": u.name.clone().unwrap_or_else(|| format!("User {}", u.id)),
+                "avatar": u.avatar,
+                "conversations": conversations,
+            })
+        })
+        .collect();
+    json!({ "users": users })
+}
+
+/// A handle on a running Huddle service.
+#[derive(Clone)]
+pub struct HuddleHandle {
+    app: Arc<App>,
+}
+
+impl HuddleHandle {
+    /// Current object counts.
+    pub fn stats(&self) -> Stats {
+        self.app.state.lock().stats()
+    }
+
+    /// Directory queries made so far.
+    pub fn directory_queries(&self) -> u64 {
+        self.app.directory.queries()
+    }
+
+    /// Begin a graceful shutdown: refuse new sockets, tell clients (`server_shutdown`), close
+    /// every room (participants get `participantLeft`, members `group_call_ended`), and
+    /// disconnect everyone.
+    pub async fn shutdown(&self) {
+        self.app.shutting_down.store(true, Ordering::Relaxed);
+        let _ = self
+            .app
+            .io
+            .emit(
+                signal_proto::events::SERVER_SHUTDOWN,
+                &signal_proto::server_events::ServerShutdown {
+                    reason: "server shutting down".into(),
+                },
+            )
+            .await;
+        let effects = {
+            let mut st = self.app.state.lock();
+            let rooms = st.active_room_ids();
+            rooms.iter().flat_map(|r| st.close_room(r)).collect()
+        };
+        self.app.apply(effects);
+        let _ = self.app.io.disconnect().await;
+    }
+}

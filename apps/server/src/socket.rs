@@ -1,0 +1,135 @@
+//! Per-socket wiring: every event goes through one ordered queue per socket.
+//!
+//! socketioxide runs each event handler as its own task, so two events of one socket could be
+//! handled out of order (`join` then `createRoom` racing). Huddle enqueues events synchronously,
+//! in arrival order, and one task per socket handles them one after another; the disconnect is
+//! the last item of that queue, so no request of a socket can finish after its cleanup.
+
+use crate::app::App;
+use crate::handlers;
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::{FromMessageParts, Value as RawValue};
+use socketioxide::socket::{DisconnectReason, Socket};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+/// Whether the client asked for an ack (`emit(event, data, cb)`).
+pub struct AckRequested(pub bool);
+
+impl<A: Adapter> FromMessageParts<A> for AckRequested {
+    type Error = Infallible;
+    fn from_message_parts(
+        _: &Arc<Socket<A>>,
+        _: &mut RawValue,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        Ok(Self(ack_id.is_some()))
+    }
+}
+
+/// One client request.
+pub struct Request {
+    /// Event name.
+    pub event: &'static str,
+    /// Payload (`null` when absent or undecodable).
+    pub data: Value,
+    /// Ack channel (a no-op when the client sent no callback).
+    pub ack: AckSender,
+    /// Whether the client sent a callback.
+    pub has_ack: bool,
+}
+
+enum Job {
+    Request(Request),
+    Disconnect(DisconnectReason),
+}
+
+/// Events a socket may send.
+const EVENTS: &[&str] = &[
+    signal_proto::events::JOIN,
+    signal_proto::events::GET_ACTIVE_CALLS,
+    signal_proto::events::GROUP_CALL_INITIATE,
+    signal_proto::events::CREATE_ROOM,
+    signal_proto::events::CREATE_TRANSPORT,
+    signal_proto::events::CONNECT_TRANSPORT,
+    signal_proto::events::PRODUCE,
+    signal_proto::events::GET_PRODUCERS,
+    signal_proto::events::CONSUME,
+    signal_proto::events::RESUME_CONSUMER,
+    signal_proto::events::LEAVE_ROOM,
+    signal_proto::events::RESTART_ICE,
+    signal_proto::events::CLOSE_PRODUCER,
+];
+
+/// Wire a newly connected socket.
+pub fn on_connect(app: Arc<App>, socket: SocketRef) {
+    let sid = socket.id.to_string();
+    if app.is_shutting_down() {
+        let _ = socket.disconnect();
+        return;
+    }
+    app.state.lock().connect(&sid);
+    app.publish_gauges();
+    tracing::info!(sid = %sid, "socket connected");
+    let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+    let pending = Arc::new(AtomicUsize::new(0));
+    for &event in EVENTS {
+        let tx = tx.clone();
+        let pending = pending.clone();
+        let limit = app.max_pending_per_socket;
+        socket.on(
+            event,
+            move |ack: AckSender, has_ack: AckRequested, TryData(data): TryData<Value>| {
+                if pending.fetch_add(1, Ordering::AcqRel) >= limit {
+                    pending.fetch_sub(1, Ordering::AcqRel);
+                    tracing::warn!(event, "request refused: too many pending requests");
+                    let _ = ack.send(&signal_proto::responses::ErrorResponse::new(
+                        "Too many pending requests",
+                    ));
+                } else {
+                    let data = data.unwrap_or(Value::Null);
+                    let _ = tx.send(Job::Request(Request {
+                        event,
+                        data,
+                        ack,
+                        has_ack: has_ack.0,
+                    }));
+                }
+                async {}
+            },
+        );
+    }
+    socket.on_disconnect(move |reason: DisconnectReason| {
+        let _ = tx.send(Job::Disconnect(reason));
+        async {}
+    });
+    let span = tracing::info_span!("socket", sid = %sid);
+    tokio::spawn(
+        async move {
+            while let Some(job) = rx.recv().await {
+                match job {
+                    Job::Request(req) => {
+                        let event = req.event;
+                        let started = std::time::Instant::now();
+                        handlers::dispatch(&app, &socket, req)
+                            .instrument(tracing::debug_span!("event", event))
+                            .await;
+                        pending.fetch_sub(1, Ordering::AcqRel);
+                        metrics::histogram!("huddle_event_duration_seconds", "event" => event)
+                            .record(started.elapsed().as_secs_f64());
+                    }
+                    Job::Disconnect(reason) => {
+                        handlers::presence::disconnect(&app, &sid, reason);
+                        break;
+                    }
+                }
+            }
+        }
+        .instrument(span),
+    );
+}
