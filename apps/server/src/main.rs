@@ -3,13 +3,15 @@
 use anyhow::Context;
 use clap::Parser;
 use server::{Config, Huddle, LogFormat};
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 fn init_tracing(config: &Config) {
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
