@@ -7,8 +7,10 @@ use server::{Config, Huddle};
 #[tokio::test]
 async fn huddle_mounts_beside_host_routes() {
     let directory = MemoryDirectory::from_json(server::DEMO_DIRECTORY).unwrap();
-    let mut config = Config::default();
-    config.workers = Some(1);
+    let config = Config {
+        workers: Some(1),
+        ..Config::default()
+    };
     let (huddle, handle) = Huddle::builder(config)
         .directory(directory)
         .install_metrics(false)
