@@ -27,7 +27,10 @@ impl DisplayPolicy {
         if stored.is_empty() {
             return None;
         }
-        if stored.starts_with("http://") || stored.starts_with("https://") || stored.starts_with("data:") {
+        if stored.starts_with("http://")
+            || stored.starts_with("https://")
+            || stored.starts_with("data:")
+        {
             return Some(stored.to_owned());
         }
         Some(format!(
@@ -58,7 +61,11 @@ impl DisplayPolicy {
 
     /// `callerInfo` (numeric id).
     pub fn caller_info(&self, u: &UserRecord) -> CallerInfo {
-        caller_info(&u.id, Self::user_name(u), self.avatar_url(u.avatar.as_deref()))
+        caller_info(
+            &u.id,
+            Self::user_name(u),
+            self.avatar_url(u.avatar.as_deref()),
+        )
     }
 
     /// `participantInfo` (string user id).
@@ -77,15 +84,26 @@ mod tests {
     use signal_proto::ids::NumericId;
 
     fn policy() -> DisplayPolicy {
-        DisplayPolicy { avatar_base_url: "https://cdn.test/avatars/".into() }
+        DisplayPolicy {
+            avatar_base_url: "https://cdn.test/avatars/".into(),
+        }
     }
 
     #[test]
     fn avatar_urls() {
         let p = policy();
-        assert_eq!(p.avatar_url(Some("a.png")).as_deref(), Some("https://cdn.test/avatars/a.png"));
-        assert_eq!(p.avatar_url(Some("/a.png")).as_deref(), Some("https://cdn.test/avatars/a.png"));
-        assert_eq!(p.avatar_url(Some("https://x/y.jpg")).as_deref(), Some("https://x/y.jpg"));
+        assert_eq!(
+            p.avatar_url(Some("a.png")).as_deref(),
+            Some("https://cdn.test/avatars/a.png")
+        );
+        assert_eq!(
+            p.avatar_url(Some("/a.png")).as_deref(),
+            Some("https://cdn.test/avatars/a.png")
+        );
+        assert_eq!(
+            p.avatar_url(Some("https://x/y.jpg")).as_deref(),
+            Some("https://x/y.jpg")
+        );
         assert_eq!(p.avatar_url(Some("  ")), None);
         assert_eq!(p.avatar_url(None), None);
     }
@@ -93,10 +111,17 @@ mod tests {
     #[test]
     fn defaults_for_missing_names() {
         let p = policy();
-        let u = UserRecord { id: "7".into(), ..Default::default() };
+        let u = UserRecord {
+            id: "7".into(),
+            ..Default::default()
+        };
         assert_eq!(p.participant_info(&u).name, "User 7");
         assert_eq!(p.caller_info(&u).id, NumericId::Num(7));
-        let c = ConversationRecord { id: "c".into(), name: Some(String::new()), avatar: None };
+        let c = ConversationRecord {
+            id: "c".into(),
+            name: Some(String::new()),
+            avatar: None,
+        };
         assert_eq!(p.conversation_info(&c).name, "Group Call");
     }
 }

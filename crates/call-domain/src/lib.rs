@@ -18,7 +18,9 @@ mod memory_directory;
 mod room;
 mod state;
 
-pub use directory::{ConversationRecord, Directory, DirectoryError, MemberView, Roster, UserRecord};
+pub use directory::{
+    ConversationRecord, Directory, DirectoryError, MemberView, Roster, UserRecord,
+};
 pub use display::DisplayPolicy;
 pub use effects::{Effect, OutEvent, PushRequest};
 pub use error::CallError;

@@ -142,12 +142,12 @@ impl<M: Media> CallState<M> {
 
     /// A socket disconnected: leave its room, forget it.
     pub fn disconnect(&mut self, socket: &str) -> Vec<Effect> {
-        let effects = self.leave_room(socket);
-        if let Some(entry) = self.sockets.remove(socket)
-            && let Some(user) = entry.user
-        {
+        // Forget the user binding first so that the closed socket is not addressed.
+        if let Some(user) = self.sockets.get_mut(socket).and_then(|e| e.user.take()) {
             self.unbind_user(socket, &user);
         }
+        let effects = self.leave_room(socket);
+        self.sockets.remove(socket);
         effects
     }
 
@@ -385,8 +385,8 @@ impl<M: Media> CallState<M> {
         effects
     }
 
-    /// Close every room (shutdown, worker death): `participantLeft` and `group_call_ended` as
-    /// if everyone had left. Returns the affected sockets' effects.
+    /// Close one room (shutdown, worker death): `participantLeft` and `group_call_ended` as if
+    /// every participant had left.
     pub fn close_room(&mut self, room_id: &str) -> Vec<Effect> {
         let sockets: Vec<_> = self
             .rooms
@@ -578,8 +578,13 @@ impl<M: Media> CallState<M> {
             return Err(CallError::ProducerNotFound);
         }
         if let Some(p) = room.participants.get_mut(&socket) {
-            p.consumers
-                .insert(id, ConsumerSlot { producer_id, handle });
+            p.consumers.insert(
+                id,
+                ConsumerSlot {
+                    producer_id,
+                    handle,
+                },
+            );
         }
         Ok(())
     }
