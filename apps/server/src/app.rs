@@ -8,6 +8,7 @@ use media_sfu::Sfu;
 use parking_lot::Mutex;
 use socketioxide::SocketIo;
 use socketioxide::socket::Sid;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -29,6 +30,8 @@ pub struct App {
     pub max_pending_per_socket: usize,
     /// Set once shutdown has begun.
     pub shutting_down: AtomicBool,
+    /// Authenticated identity of each socket (JWT mode only).
+    pub identities: Mutex<HashMap<String, String>>,
 }
 
 impl App {
@@ -70,6 +73,15 @@ impl App {
         metrics::gauge!("huddle_transports").set(s.transports as f64);
         metrics::gauge!("huddle_producers").set(s.producers as f64);
         metrics::gauge!("huddle_consumers").set(s.consumers as f64);
+    }
+
+    /// Whether `socket` may act as `user`: always without authentication, else only as the
+    /// user its token names.
+    pub fn may_act_as(&self, socket: &str, user: &str) -> bool {
+        self.identities
+            .lock()
+            .get(socket)
+            .is_none_or(|identity| identity == user)
     }
 
     /// Whether shutdown has begun.

@@ -14,6 +14,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// How connections are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// Trust the client's `join` (as the Threads seeds do). Must be chosen explicitly.
+    None,
+    /// Every connection presents a JWT; its `sub` is the socket's user.
+    Jwt,
+}
+
 /// What to run.
 #[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
 pub enum Command {
@@ -70,6 +79,22 @@ pub struct Config {
     /// Maximum queued requests per socket before new ones are refused.
     #[arg(long, env = "HUDDLE_MAX_PENDING_PER_SOCKET", default_value_t = 256)]
     pub max_pending_per_socket: usize,
+    /// Authentication: `none` or `jwt`. Unset: `jwt` when a key is configured, else `none`
+    /// for the embedded demo directory (with a warning).
+    #[arg(long, env = "HUDDLE_AUTH", value_enum)]
+    pub auth: Option<AuthMode>,
+    /// HS256 shared secret for connection JWTs.
+    #[arg(long, env = "HUDDLE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// RS256/ES256 public key (PEM) or JWKS (JSON) file for connection JWTs.
+    #[arg(long, env = "HUDDLE_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// Required `aud` claim.
+    #[arg(long, env = "HUDDLE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Required `iss` claim.
+    #[arg(long, env = "HUDDLE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
     /// Log format.
     #[arg(long, env = "HUDDLE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -85,6 +110,11 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Whether authentication must be chosen explicitly (a real user database is configured).
+    pub fn requires_explicit_auth(&self) -> bool {
+        false
+    }
+
     /// Number of mediasoup workers to start.
     pub fn worker_count(&self) -> usize {
         self.workers

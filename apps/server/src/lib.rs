@@ -13,6 +13,7 @@
 //! ```
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod directory;
 pub mod handlers;
@@ -21,10 +22,11 @@ pub mod media;
 pub mod push;
 pub mod socket;
 
-pub use config::{Config, LogFormat};
+pub use config::{AuthMode, Config, LogFormat};
 
 use anyhow::Context;
 use app::App;
+use auth::{AuthError, Identity, JwtVerifier};
 use call_domain::{Directory, DisplayPolicy, MemoryDirectory, Stats};
 use directory::CountingDirectory;
 use media_sfu::{Sfu, SfuConfig};
@@ -33,6 +35,8 @@ use push::{NoPush, PushSender};
 use serde_json::json;
 use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
+use socketioxide::extract::TryData;
+use socketioxide::handler::ConnectHandler;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -100,6 +104,7 @@ impl HuddleBuilder {
                 (Arc::new(memory), demo)
             }
         };
+        let verifier = auth_verifier(&config)?;
         let sfu = Sfu::new(SfuConfig {
             workers: config.worker_count(),
             listen_ip: config.rtc_listen_ip,
@@ -124,13 +129,25 @@ impl HuddleBuilder {
             io: io.clone(),
             max_pending_per_socket: config.max_pending_per_socket,
             shutting_down: AtomicBool::new(false),
+            identities: Mutex::new(Default::default()),
         });
         {
             let app = app.clone();
-            io.ns("/", move |s: SocketRef| {
+            let handler = move |s: SocketRef| {
                 socket::on_connect(app.clone(), s);
                 async {}
-            });
+            };
+            match verifier {
+                Some(verifier) => {
+                    let middleware =
+                        move |s: SocketRef, TryData(auth): TryData<serde_json::Value>| {
+                            let verifier = verifier.clone();
+                            async move { authenticate(&verifier, &s, auth.ok().as_ref()) }
+                        };
+                    io.ns("/", handler.with(middleware));
+                }
+                None => io.ns("/", handler),
+            }
         }
         let metrics = if self.install_metrics {
             let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
@@ -152,6 +169,66 @@ impl HuddleBuilder {
         })
         .layer(layer);
         Ok((router, HuddleHandle { app }))
+    }
+}
+
+/// The JWT verifier the configuration asks for, or `None` for `HUDDLE_AUTH=none`.
+fn auth_verifier(config: &Config) -> anyhow::Result<Option<Arc<JwtVerifier>>> {
+    let verifier = match (&config.jwt_secret, &config.jwt_public_key) {
+        (Some(secret), _) => Some(JwtVerifier::hs256(secret.as_bytes())),
+        (None, Some(path)) => Some(JwtVerifier::from_file(path)?),
+        (None, None) => None,
+    }
+    .map(|v| {
+        Arc::new(
+            v.audience(config.jwt_audience.clone())
+                .issuer(config.jwt_issuer.clone()),
+        )
+    });
+    match (config.auth, verifier) {
+        (Some(AuthMode::None), _) => {
+            tracing::warn!("HUDDLE_AUTH=none: clients are trusted to say who they are");
+            Ok(None)
+        }
+        (Some(AuthMode::Jwt), None) => anyhow::bail!(
+            "HUDDLE_AUTH=jwt needs a key: set HUDDLE_JWT_SECRET or HUDDLE_JWT_PUBLIC_KEY"
+        ),
+        (_, Some(v)) => {
+            tracing::info!("connections must present a JWT");
+            Ok(Some(v))
+        }
+        (None, None) => {
+            if config.requires_explicit_auth() {
+                anyhow::bail!(
+                    "a database is configured but no authentication: set HUDDLE_JWT_SECRET / \
+                     HUDDLE_JWT_PUBLIC_KEY for JWT auth, or HUDDLE_AUTH=none to trust clients"
+                );
+            }
+            tracing::warn!(
+                "no authentication configured: the embedded demo trusts clients' `join` \
+                 (set HUDDLE_AUTH=none to silence, or configure a JWT key)"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Connect middleware: verify the connection's token and record its identity.
+fn authenticate(
+    verifier: &JwtVerifier,
+    socket: &SocketRef,
+    auth: Option<&serde_json::Value>,
+) -> Result<(), AuthError> {
+    let token = auth::extract_token(socket.req_parts(), auth).ok_or(AuthError::Missing)?;
+    match verifier.verify(&token) {
+        Ok(user) => {
+            socket.extensions.insert(Identity(user));
+            Ok(())
+        }
+        Err(e) => {
+            tracing::info!(sid = %socket.id, error = %e, "connection refused");
+            Err(e)
+        }
     }
 }
 

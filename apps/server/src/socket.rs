@@ -73,7 +73,18 @@ pub fn on_connect(app: Arc<App>, socket: SocketRef) {
         let _ = socket.disconnect();
         return;
     }
-    app.state.lock().connect(&sid);
+    let identity = socket.extensions.get::<crate::auth::Identity>();
+    {
+        let mut state = app.state.lock();
+        state.connect(&sid);
+        if let Some(crate::auth::Identity(user)) = &identity {
+            // An authenticated socket is bound to its user at once.
+            state.join(&sid, user);
+        }
+    }
+    if let Some(crate::auth::Identity(user)) = identity {
+        app.identities.lock().insert(sid.clone(), user);
+    }
     app.publish_gauges();
     tracing::info!(sid = %sid, "socket connected");
     let (tx, mut rx) = mpsc::unbounded_channel::<Job>();

@@ -30,3 +30,5 @@ pub const CALLER_MISMATCH: &str = "callerId does not match the joined user";
 pub const DIRECTORY_UNAVAILABLE: &str = "Directory unavailable, try again";
 /// Huddle addition: invalid payload prefix; the detail follows after ": ".
 pub const INVALID_PAYLOAD: &str = "Invalid payload";
+/// Huddle addition: `join` / `register-user` with a user id other than the token's.
+pub const IDENTITY_MISMATCH: &str = "User id does not match the authenticated user";

@@ -19,6 +19,9 @@ pub async fn join(app: &App, sid: &str, data: Value, ack: AckSender) {
         Ok(u) => u,
         Err(e) => return reply_error(ack, e),
     };
+    if !app.may_act_as(sid, &user) {
+        return reply_error(ack, errors::IDENTITY_MISMATCH);
+    }
     let active = {
         let mut st = app.state.lock();
         st.join(sid, &user);
@@ -83,6 +86,7 @@ pub async fn get_active_calls(app: &App, sid: &str, ack: AckSender, has_ack: boo
 
 /// The socket is gone: leave its room, forget its presence.
 pub fn disconnect(app: &App, sid: &str, reason: DisconnectReason) {
+    app.identities.lock().remove(sid);
     let effects = app.state.lock().disconnect(sid);
     tracing::info!(?reason, "socket disconnected");
     app.apply(effects);
