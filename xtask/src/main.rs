@@ -2,9 +2,10 @@
 //!
 //! * `cargo xtask setup [--with-browser]` installs what the machine lacks (apt packages,
 //!   Node.js, Debian's libsrtp source tarball, npm packages of the JS tests).
-//! * `cargo xtask run [-- ARGS...]` sets up if needed, builds and starts `huddle`.
-//! * `cargo xtask test [--quick]` sets up if needed, then fmt check, clippy, Rust tests and
-//!   the JS integration tests.
+//! * `cargo xtask run [-- ARGS...]` sets up if needed, builds the demo page (`web/`) and
+//!   `huddle`, and starts it.
+//! * `cargo xtask test [--quick]` sets up if needed, then fmt check, clippy, Rust tests, the
+//!   JS integration tests, the demo page bundle and the browser end-to-end tests.
 //!
 //! Only `std` and `anyhow`, so that the first `cargo xtask` compiles in seconds.
 
@@ -26,11 +27,12 @@ commands:
                            source tarball in .deps/, npm packages); quiet when all is there.
                            --with-browser also installs chromium (implied when
                            tests/browser/package.json exists)
-  run [-- ARGS...]         setup if needed, build and start huddle with
-                           --listen 0.0.0.0:8000 ARGS...
+  run [-- ARGS...]         setup if needed, build the demo page (web/dist) and huddle, start
+                           huddle with --listen 0.0.0.0:8000 ARGS...
   test [--quick]           setup if needed, then cargo fmt --check, cargo clippy -D warnings
-                           (skipped by --quick), cargo test --workspace and the JS
-                           integration tests in tests/js (node --test)
+                           (skipped by --quick), cargo test --workspace, the JS
+                           integration tests in tests/js (node --test), the demo page
+                           bundle and the browser tests in tests/browser (headless chromium)
   help                     print this message
 ";
 

@@ -25,10 +25,33 @@ fn huddle_bin(ws: &Path) -> PathBuf {
     cmd::target_dir(ws).join("debug").join("huddle")
 }
 
-/// `cargo xtask run`: setup if needed, build `huddle`, then replace this process with
-/// `huddle --listen 0.0.0.0:8000 ARGS...` (so Ctrl-C and the exit code go straight through).
+/// `npm run build` in `web/`: bundles the demo page into `web/dist` (esbuild). Its npm
+/// packages are installed by [`setup::ensure`].
+fn build_web(ws: &Path) -> Command {
+    let mut cmd = Command::new("npm");
+    cmd.args(["run", "build"]).current_dir(ws.join("web"));
+    cmd
+}
+
+/// The built demo page that `huddle` serves at `/` (`--web-dir` / `HUDDLE_WEB_DIR`).
+fn web_dist(ws: &Path) -> PathBuf {
+    ws.join("web").join("dist")
+}
+
+/// Whether the workspace has the demo page's sources.
+fn has_web(ws: &Path) -> bool {
+    ws.join("web/package.json").is_file()
+}
+
+/// `cargo xtask run`: setup if needed, build the demo page and `huddle`, then replace this
+/// process with `huddle --listen 0.0.0.0:8000 ARGS...` (so Ctrl-C and the exit code go
+/// straight through). The page is served from `web/dist` unless `HUDDLE_WEB_DIR` or
+/// `--web-dir` says otherwise.
 pub fn run(ws: &Path, args: Vec<OsString>) -> Result<ExitCode> {
     setup::ensure(ws)?;
+    if has_web(ws) {
+        cmd::run(&mut build_web(ws))?;
+    }
     cmd::run(&mut build_huddle(ws))?;
     let mut huddle = Command::new(huddle_bin(ws));
     huddle
@@ -36,6 +59,9 @@ pub fn run(ws: &Path, args: Vec<OsString>) -> Result<ExitCode> {
         .arg(LISTEN)
         .args(args)
         .current_dir(ws);
+    if has_web(ws) && std::env::var_os("HUDDLE_WEB_DIR").is_none() {
+        huddle.env("HUDDLE_WEB_DIR", web_dist(ws));
+    }
     eprintln!("run: {}", cmd::display(&huddle));
     exec(huddle)
 }
@@ -109,22 +135,37 @@ fn test_steps(ws: &Path, quick: bool) -> Vec<Step> {
         ])])
     };
     let js = if ws.join("tests/js/package.json").is_file() {
-        // TAP ("# pass N" / "# fail N") unless a human is watching.
-        let reporter = if std::io::stdout().is_terminal() {
-            "spec"
-        } else {
-            "tap"
-        };
         let mut node = Command::new("node");
         node.arg("--test")
             .arg("--test-concurrency=1")
-            .arg(format!("--test-reporter={reporter}"))
+            .arg(format!("--test-reporter={}", test_reporter()))
             .arg("tests/js/")
             .env("HUDDLE_BIN", huddle_bin(ws))
             .current_dir(ws);
         Action::Commands(vec![build_huddle(ws), node])
     } else {
         Action::Skip("no tests/js/package.json")
+    };
+    let (web, browser) = if has_web(ws) {
+        let browser = if ws.join("tests/browser/package.json").is_file() {
+            let mut node = Command::new("node");
+            node.arg("--test")
+                .arg("--test-concurrency=1")
+                .arg(format!("--test-reporter={}", test_reporter()))
+                .arg("tests/browser/")
+                .env("HUDDLE_BIN", huddle_bin(ws))
+                .env("HUDDLE_WEB_DIR", web_dist(ws))
+                .current_dir(ws);
+            Action::Commands(vec![build_huddle(ws), node])
+        } else {
+            Action::Skip("no tests/browser/package.json")
+        };
+        (Action::Commands(vec![build_web(ws)]), browser)
+    } else {
+        (
+            Action::Skip("no web/package.json"),
+            Action::Skip("no web/package.json"),
+        )
     };
     vec![
         Step {
@@ -147,7 +188,24 @@ fn test_steps(ws: &Path, quick: bool) -> Vec<Step> {
             name: "js integration",
             action: js,
         },
+        Step {
+            name: "web bundle",
+            action: web,
+        },
+        Step {
+            name: "browser e2e",
+            action: browser,
+        },
     ]
+}
+
+/// node's test reporter: TAP ("# pass N" / "# fail N") unless a human is watching.
+fn test_reporter() -> &'static str {
+    if std::io::stdout().is_terminal() {
+        "spec"
+    } else {
+        "tap"
+    }
 }
 
 /// `cargo xtask test`: runs [`test_steps`] in order, failing fast, then prints per-step times.

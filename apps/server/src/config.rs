@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -95,6 +95,11 @@ pub struct Config {
     /// Required `iss` claim.
     #[arg(long, env = "HUDDLE_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
+    /// Directory of the built demo page (`index.html` and `assets/`), served at `/`. Default:
+    /// this source tree's `web/dist` when it exists (`cargo xtask run` builds it), else a
+    /// built-in placeholder page.
+    #[arg(long, env = "HUDDLE_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "HUDDLE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -113,6 +118,17 @@ impl Config {
     /// Whether authentication must be chosen explicitly (a real user database is configured).
     pub fn requires_explicit_auth(&self) -> bool {
         false
+    }
+
+    /// The demo page directory to serve: `--web-dir`, else the source tree's `web/dist` when
+    /// it holds an `index.html`; `None` serves the placeholder page.
+    pub fn demo_web_dir(&self) -> Option<PathBuf> {
+        self.web_dir.clone().or_else(|| {
+            let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/dist");
+            dist.join("index.html")
+                .is_file()
+                .then(|| dist.canonicalize().unwrap_or(dist))
+        })
     }
 
     /// Number of mediasoup workers to start.

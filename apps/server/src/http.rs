@@ -2,13 +2,15 @@
 
 use crate::app::App;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+use std::path::PathBuf;
 use std::sync::Arc;
+use tower_http::services::{ServeDir, ServeFile};
 
 /// Shared state of the HTTP routes.
 #[derive(Clone)]
@@ -19,12 +21,18 @@ pub struct HttpState {
     pub metrics: Option<PrometheusHandle>,
     /// Users and conversations for the demo page (embedded directory only).
     pub demo: Arc<serde_json::Value>,
+    /// The built demo page (`index.html` + `assets/`); `None`: the built-in placeholder.
+    pub web_dir: Option<PathBuf>,
 }
 
 /// The HTTP routes (Socket.IO is layered on top by the builder).
 pub fn routes(state: HttpState) -> Router {
-    Router::new()
-        .route("/", get(demo_page))
+    let router = Router::new();
+    let router = match demo_files(state.web_dir.as_deref()) {
+        Some(files) => router.merge(files),
+        None => router.route("/", get(demo_page)),
+    };
+    router
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -73,6 +81,35 @@ async fn debug_stats(State(s): State<HttpState>) -> Json<serde_json::Value> {
 
 async fn demo_directory(State(s): State<HttpState>) -> Json<serde_json::Value> {
     Json((*s.demo).clone())
+}
+
+/// `/` and `/assets/*` from the built demo page, or `None` when `dir` is unset or not built.
+fn demo_files(dir: Option<&std::path::Path>) -> Option<Router<HttpState>> {
+    let dir = dir?;
+    let index = dir.join("index.html");
+    if !index.is_file() {
+        tracing::warn!(
+            dir = %dir.display(),
+            "no index.html in the web directory (build it with `cargo xtask run` or \
+             `npm run build` in web/); serving the placeholder page"
+        );
+        return None;
+    }
+    tracing::info!(dir = %dir.display(), "serving the demo page");
+    Some(
+        Router::new()
+            .route_service("/", ServeFile::new(index))
+            .nest_service("/assets", ServeDir::new(dir.join("assets")))
+            // Revalidate on every load, so a rebuilt bundle is picked up at once.
+            .layer(axum::middleware::map_response(no_cache)),
+    )
+}
+
+async fn no_cache(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 async fn demo_page() -> Html<&'static str> {

@@ -166,6 +166,7 @@ impl HuddleBuilder {
             app: app.clone(),
             metrics,
             demo: Arc::new(demo),
+            web_dir: config.demo_web_dir(),
         })
         .layer(layer);
         Ok((router, HuddleHandle { app }))
