@@ -1,6 +1,8 @@
 // Huddle demo page: pick a user, see the conversations with live calls, start / join / accept
-// group calls through the SFU. Test hook: `window.__huddle`.
+// group calls through the SFU; mesh group calls and 1:1 calls (peer to peer) behind the mode
+// switch. Test hook: `window.__huddle`.
 import { Grid } from './grid.js';
+import { DirectCall, MeshCall } from './p2p.js';
 import { SfuCall } from './sfu-call.js';
 import { connect, request, tokenSubject } from './signal.js';
 import { $, avatar, h, toast } from './ui.js';
@@ -18,9 +20,13 @@ const state = {
   conversations: new Map(),
   /** conversation id → participant count (0: live, count not known yet) */
   live: new Map(),
-  /** @type {SfuCall|null} */
+  /** 'sfu' | 'mesh' | 'direct': what the sidebar's buttons start. */
+  mode: 'sfu',
+  /** @type {SfuCall|MeshCall|DirectCall|null} */
   call: null,
   ring: null,
+  /** ICE candidates of a ringing 1:1 call, kept until it is accepted. */
+  earlyIce: [],
   pollTimer: null,
 };
 
@@ -62,6 +68,7 @@ function signIn({ userId, token = null }) {
   $('login').hidden = true;
   $('home').hidden = false;
   $('btn-logout').hidden = false;
+  $('modes').hidden = false;
   $('me').hidden = false;
   $('me').replaceChildren(avatar(state.me, 'sm'), h('span', {}, state.me.name));
   renderConversations();
@@ -79,6 +86,7 @@ async function signOut() {
   $('login').hidden = false;
   $('home').hidden = true;
   $('btn-logout').hidden = true;
+  $('modes').hidden = true;
   $('me').hidden = true;
   setConn('offline');
 }
@@ -110,6 +118,8 @@ function openSocket() {
   socket.on('connect', () => {
     setConn('online');
     socket.emit('join', state.me.id);
+    // 1:1 calls (seed 004) register too; `userName` becomes the `callerName` of our calls.
+    socket.emit('register-user', { userId: state.me.id, userName: state.me.name });
     refreshActiveCalls();
   });
   socket.on('disconnect', (reason) => {
@@ -139,7 +149,7 @@ function openSocket() {
     state.live.delete(conversationId);
     renderConversations();
     if (state.ring?.conversationId === conversationId) hideRing();
-    if (state.call?.roomId === conversationId) {
+    if (state.call?.mode === 'sfu' && state.call.roomId === conversationId) {
       state.call.dispose();
       endCallView();
       toast('The call ended');
@@ -147,16 +157,41 @@ function openSocket() {
   });
   socket.on('group_call_incoming', (data) => {
     if (data.conversationInfo) addConversation(data.conversationInfo);
-    if (state.call?.roomId !== data.conversationId) showRing(data);
+    if (state.call?.mode !== 'sfu' || state.call.roomId !== data.conversationId) showRing('sfu', data);
   });
   socket.on('group_call_error', ({ message }) => toast(message, 'error'));
 
-  socket.on('newProducer', (p) => state.call?.consume(p));
-  socket.on('participantLeft', ({ socketId }) => {
-    state.call?.participantLeft(socketId);
-    updateCallStatus();
+  const sfu = () => (state.call?.mode === 'sfu' ? state.call : null);
+  socket.on('newProducer', (p) => sfu()?.consume(p));
+  socket.on('participantLeft', ({ socketId }) => sfu()?.participantLeft(socketId));
+  socket.on('producerClosed', ({ producerId }) => sfu()?.producerClosed(producerId));
+
+  // Mesh group calls (seed 003).
+  for (const event of ['groupcall:participant-joined', 'groupcall:participant-left', 'groupcall:webrtc-offer',
+    'groupcall:webrtc-answer', 'groupcall:webrtc-ice-candidate', 'groupcall:tracks-updated']) {
+    socket.on(event, (data) => {
+      if (state.call?.mode === 'mesh') state.call.handle(event, data).catch((e) => toast(e.message, 'error'));
+    });
+  }
+  socket.on('groupcall:invitation', (data) => {
+    if (data.conversationInfo) addConversation(data.conversationInfo);
+    if (state.call?.mode !== 'mesh' || state.call.roomId !== data.roomId) showRing('mesh', data);
   });
-  socket.on('producerClosed', ({ producerId }) => state.call?.producerClosed(producerId));
+  socket.on('groupcall:error', ({ message }) => toast(message, 'error'));
+
+  // 1:1 calls (seed 004).
+  socket.on('incoming-call', (data) => showRing('direct', data));
+  for (const event of ['call-accepted', 'call-rejected', 'call-ended', 'ice-candidate']) {
+    socket.on(event, (data) => {
+      if (state.call?.mode === 'direct') {
+        state.call.handle(event, data).catch((e) => toast(e.message, 'error'));
+      } else if (state.ring?.kind === 'direct' && state.ring.data.callId === data.callId) {
+        if (event === 'ice-candidate') state.earlyIce.push(data.candidate);
+        else if (event === 'call-ended') hideRing(); // cancelled or timed out while ringing
+      }
+    });
+  }
+  socket.on('call-error', ({ message }) => toast(message, 'error'));
 
   clearInterval(state.pollTimer);
   state.pollTimer = setInterval(() => {
@@ -195,13 +230,18 @@ function markLive(conversationId, info, count) {
 // conversations
 
 function renderConversations() {
+  for (const b of $('modes').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.mode === state.mode));
+  if (state.mode === 'direct') return renderPeople();
+  $('sidebar-title').textContent = 'Conversations';
   const items = [...state.conversations.values()].map((c) => {
     const live = state.live.has(c.id);
     const count = state.live.get(c.id);
-    const inCall = state.call?.roomId === c.id;
+    const inCall = state.call?.roomId === c.id && state.call.mode === state.mode;
     let actions;
     if (inCall) {
       actions = [h('span.in-call', {}, 'In call')];
+    } else if (state.mode === 'mesh') {
+      actions = [h('button', { dataset: { action: 'start-mesh' }, title: 'Start or join a mesh (peer-to-peer) call', onclick: () => startMesh(c.id, 'video') }, 'Mesh call')];
     } else if (live) {
       actions = [h('button.join', { dataset: { action: 'join' }, onclick: () => joinCall(c.id, 'video') }, 'Join')];
     } else {
@@ -220,6 +260,35 @@ function renderConversations() {
   $('conversations').replaceChildren(...items);
 }
 
+/** 1:1 mode: the people who share a conversation with me. */
+function renderPeople() {
+  $('sidebar-title').textContent = 'People';
+  const mine = new Set(state.conversations.keys());
+  const people = (state.directory.users || []).filter((u) => String(u.id) !== state.me.id &&
+    u.conversations.some((c) => mine.has(String(c.id))));
+  const items = people.map((u) => {
+    const user = { id: String(u.id), name: u.name, avatar: u.avatar };
+    const inCall = state.call?.mode === 'direct' && state.call.peerUser.id === user.id;
+    return h('li.conversation', { dataset: { person: user.id } },
+      avatar(user),
+      h('div.conv-text', {}, h('span.conv-name', {}, user.name), h('span.muted.small', {}, 'Direct call')),
+      h('div.conv-actions', {}, inCall ? h('span.in-call', {}, 'In call') : [
+        h('button', { dataset: { action: 'call-video' }, onclick: () => callUser(user, 'video') }, 'Video'),
+        h('button.ghost', { dataset: { action: 'call-audio' }, onclick: () => callUser(user, 'audio') }, 'Audio'),
+      ]));
+  });
+  if (!items.length) items.push(h('li.muted', {}, 'Nobody shares a conversation with you'));
+  $('conversations').replaceChildren(...items);
+}
+
+function setMode(mode) {
+  state.mode = ['sfu', 'mesh', 'direct'].includes(mode) ? mode : 'sfu';
+  sessionStorage.setItem('huddle.mode', state.mode);
+  renderConversations();
+}
+
+for (const b of $('modes').querySelectorAll('button')) b.addEventListener('click', () => setMode(b.dataset.mode));
+
 // ---------------------------------------------------------------------------------------------
 // calls
 
@@ -229,20 +298,61 @@ async function startCall(conversationId, callType) {
 }
 
 async function joinCall(conversationId, callType = 'video') {
-  hideRing();
-  if (state.call?.roomId === conversationId) return;
-  await leaveCall();
+  if (state.call?.mode === 'sfu' && state.call.roomId === conversationId) return hideRing();
   const call = new SfuCall({
     socket: state.socket, roomId: conversationId, callType, me: state.me, grid, notify: toast,
   });
+  await enterCall(call, conversationTitle(conversationId), () => call.join());
+  refreshActiveCalls();
+}
+
+async function startMesh(conversationId, callType) {
+  const call = new MeshCall({ socket: state.socket, roomId: conversationId, callType, me: state.me, grid, notify: toast });
+  await enterCall(call, `${conversationTitle(conversationId)} · mesh`, () => call.join({ invite: true }));
+}
+
+async function joinMesh(conversationId, callType) {
+  const call = new MeshCall({ socket: state.socket, roomId: conversationId, callType, me: state.me, grid, notify: toast });
+  await enterCall(call, `${conversationTitle(conversationId)} · mesh`, () => call.join());
+}
+
+function directCall(peer, callType) {
+  return new DirectCall({
+    socket: state.socket, peer, callType, me: state.me, grid, notify: toast,
+    onEnded: (c) => { if (state.call === c) endCallView(); },
+  });
+}
+
+async function callUser(peer, callType) {
+  const call = directCall(peer, callType);
+  await enterCall(call, `Call with ${peer.name}`, () => call.call());
+}
+
+async function acceptDirect(data) {
+  const peer = { id: String(data.callerId ?? data.from), name: data.callerName || `User ${data.callerId}`, avatar: null };
+  const known = (state.directory.users || []).find((u) => String(u.id) === peer.id);
+  if (known) peer.avatar = known.avatar;
+  const early = state.earlyIce.splice(0);
+  const call = directCall(peer, data.callType === 'audio' ? 'audio' : 'video');
+  await enterCall(call, `Call with ${peer.name}`, () => call.accept(data, early));
+}
+
+function conversationTitle(id) {
+  return state.conversations.get(id)?.name || 'Group call';
+}
+
+/** Leaves the current call, shows `call`'s view and runs `start` (its join / call / accept). */
+async function enterCall(call, title, start) {
+  hideRing();
+  await leaveCall();
   state.call = call;
   $('idle').hidden = true;
   $('call').hidden = false;
-  $('call-title').textContent = state.conversations.get(conversationId)?.name || 'Group call';
+  $('call-title').textContent = title;
   renderConversations();
   updateControls();
   try {
-    await call.join();
+    await start();
   } catch (e) {
     toast(`Cannot join the call: ${e.message}`, 'error');
     if (state.call === call) await leaveCall();
@@ -250,7 +360,6 @@ async function joinCall(conversationId, callType = 'video') {
   }
   updateControls();
   updateCallStatus();
-  refreshActiveCalls();
 }
 
 async function leaveCall() {
@@ -259,7 +368,7 @@ async function leaveCall() {
   state.call = null;
   await call.leave();
   endCallView();
-  refreshActiveCalls();
+  if (call.mode === 'sfu') refreshActiveCalls();
 }
 
 function endCallView() {
@@ -307,15 +416,24 @@ $('btn-leave').addEventListener('click', leaveCall);
 // ---------------------------------------------------------------------------------------------
 // incoming ring
 
-function showRing(data) {
+/**
+ * The incoming-call card. `kind`: 'sfu' (`group_call_incoming`), 'mesh'
+ * (`groupcall:invitation`) or 'direct' (`incoming-call`).
+ */
+function showRing(kind, data) {
   hideRing();
-  state.ring = data;
-  const caller = data.callerInfo || { id: data.callerId, name: `User ${data.callerId}` };
+  state.ring = { kind, data, conversationId: data.conversationId ?? data.roomId ?? null };
+  if (kind === 'direct') state.earlyIce = [];
+  const callerId = data.callerId ?? data.from;
+  const known = (state.directory.users || []).find((u) => String(u.id) === String(callerId));
+  const caller = data.callerInfo || { id: callerId, name: data.callerName || known?.name || `User ${callerId}`, avatar: known?.avatar };
+  const type = data.callType === 'audio' ? 'Audio' : 'Video';
+  const where = kind === 'direct' ? '1:1' : `${data.conversationInfo?.name || 'Group call'}${kind === 'mesh' ? ' · mesh' : ''}`;
   $('ring-avatar').replaceChildren(avatar(caller, 'lg'));
   $('ring-caller').textContent = `${caller.name} is calling`;
-  $('ring-what').textContent = `${data.callType === 'audio' ? 'Audio' : 'Video'} call · ${data.conversationInfo?.name || 'Group call'}`;
+  $('ring-what').textContent = `${type} call · ${where}`;
   $('ring').hidden = false;
-  $('ring').dataset.conversation = data.conversationId;
+  $('ring').dataset.kind = kind;
   state.ring.timer = setTimeout(hideRing, RING_TIMEOUT_MS);
 }
 
@@ -327,10 +445,20 @@ function hideRing() {
 
 $('ring-accept').addEventListener('click', () => {
   const ring = state.ring;
-  if (ring) joinCall(ring.conversationId, ring.callType === 'audio' ? 'audio' : 'video');
+  if (!ring) return;
+  const callType = ring.data.callType === 'audio' ? 'audio' : 'video';
+  if (ring.kind === 'sfu') joinCall(ring.conversationId, callType);
+  else if (ring.kind === 'mesh') joinMesh(ring.conversationId, callType);
+  else acceptDirect(ring.data);
 });
-// Declining a group call needs no socket event: just dismiss.
-$('ring-decline').addEventListener('click', hideRing);
+$('ring-decline').addEventListener('click', () => {
+  const ring = state.ring;
+  // Group calls have no decline event (just dismiss); a 1:1 call tells the caller.
+  if (ring?.kind === 'direct') {
+    state.socket.emit('call-rejected', { targetUserId: String(ring.data.callerId ?? ring.data.from), callId: ring.data.callId });
+  }
+  hideRing();
+});
 
 // ---------------------------------------------------------------------------------------------
 // test hook and start-up
@@ -340,12 +468,15 @@ window.__huddle = {
   get socketId() { return state.socket?.id ?? null; },
   get connected() { return Boolean(state.socket?.connected); },
   get inCall() { return state.call?.roomId ?? null; },
+  get callMode() { return state.call?.mode ?? null; },
   live: () => Object.fromEntries(state.live),
   stats: () => (state.call ? state.call.stats() : Promise.resolve(null)),
 };
 
 await loadDirectory();
 const params = new URLSearchParams(location.search);
+const mode = params.get('mode') || sessionStorage.getItem('huddle.mode');
+state.mode = ['sfu', 'mesh', 'direct'].includes(mode) ? mode : 'sfu';
 const saved = JSON.parse(sessionStorage.getItem('huddle.session') || 'null');
 if (params.get('user')) signIn({ userId: params.get('user'), token: params.get('token') });
 else if (saved?.userId) signIn(saved);

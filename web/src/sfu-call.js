@@ -41,6 +41,7 @@ export class SfuCall {
    */
   constructor({ socket, roomId, callType, me, grid, notify }) {
     Object.assign(this, { socket, roomId, callType, me, grid, notify });
+    this.mode = 'sfu';
     this.device = null;
     this.send = null;
     this.recv = null;
