@@ -12,6 +12,7 @@ let server;
 let browser;
 const users = [];
 let failed = false;
+let supported = true;
 let alice;
 let bob;
 let carol;
@@ -25,6 +26,10 @@ before(async () => {
     openUser(browser, server, 3, { name: 'carol' }),
   ]);
   users.push(alice, bob, carol);
+  // A server without the 1:1 / mesh events never answers them: skip rather than fail.
+  supported = await alice.page.evaluate(() => window.__huddle
+    .request('check-user-availability', { targetUserId: '2' }, 3000)
+    .then(() => true, (e) => !/no answer/.test(e.message)));
 });
 
 after(async () => {
@@ -38,6 +43,7 @@ after(async () => {
 
 function step(name, fn, timeout = 60_000) {
   test(name, { timeout }, async (t) => {
+    if (!supported) return t.skip('this huddle has no 1:1 / mesh events');
     if (failed) return t.skip('an earlier step failed');
     try {
       await fn();

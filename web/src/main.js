@@ -471,6 +471,8 @@ window.__huddle = {
   get callMode() { return state.call?.mode ?? null; },
   live: () => Object.fromEntries(state.live),
   stats: () => (state.call ? state.call.stats() : Promise.resolve(null)),
+  /** A request with an ack on the page's socket (rejects on `{error}` or no answer). */
+  request: (event, data, timeoutMs) => request(state.socket, event, data, timeoutMs),
 };
 
 await loadDirectory();
