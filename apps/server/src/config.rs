@@ -28,6 +28,8 @@ pub enum AuthMode {
 pub enum Command {
     /// Serve Socket.IO and HTTP (the default).
     Serve,
+    /// Apply the database migrations (needs `DATABASE_URL`) and exit.
+    Migrate,
 }
 
 /// Huddle's configuration. Every flag can also be set as `HUDDLE_<FLAG>`.
@@ -106,6 +108,42 @@ pub struct Config {
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "HUDDLE_LOG", default_value = "info")]
     pub log: String,
+    /// PostgreSQL URL of the Threads database (also read from `HUDDLE_DATABASE_URL`); unset:
+    /// the embedded directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Fallback for `--database-url` / `DATABASE_URL`.
+    #[arg(long, env = "HUDDLE_DATABASE_URL", hide = true, hide_env_values = true)]
+    pub huddle_database_url: Option<String>,
+    /// Do not apply database migrations at start (`huddle migrate` applies them).
+    #[arg(long, env = "HUDDLE_NO_MIGRATE")]
+    pub no_migrate: bool,
+    /// Maximum pooled database connections.
+    #[arg(long, env = "HUDDLE_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// Database timeout (ms): connecting, waiting for a pooled connection, and each query.
+    /// Requests fail with an error after it while the database is unreachable.
+    #[arg(long, env = "HUDDLE_DB_TIMEOUT_MS", default_value_t = 2_000)]
+    pub db_timeout_ms: u64,
+    /// Firebase service-account JSON file; push notifications are disabled without it.
+    #[arg(long, env = "HUDDLE_FCM_SERVICE_ACCOUNT")]
+    pub fcm_service_account: Option<PathBuf>,
+    /// FCM HTTP v1 base URL (messages go to `{base}/v1/projects/{id}/messages:send`).
+    #[arg(
+        long,
+        env = "HUDDLE_FCM_ENDPOINT",
+        default_value = "https://fcm.googleapis.com"
+    )]
+    pub fcm_endpoint: String,
+    /// OAuth2 token endpoint (default: the service account's `token_uri`, else Google's).
+    #[arg(long, env = "HUDDLE_FCM_TOKEN_URI")]
+    pub fcm_token_uri: Option<String>,
+    /// Maximum FCM requests in flight.
+    #[arg(long, env = "HUDDLE_PUSH_CONCURRENCY", default_value_t = 16)]
+    pub push_concurrency: usize,
+    /// Retries of one push after 429 / 5xx / network errors (exponential backoff).
+    #[arg(long, env = "HUDDLE_PUSH_MAX_RETRIES", default_value_t = 3)]
+    pub push_max_retries: u32,
 }
 
 impl Default for Config {
@@ -129,6 +167,14 @@ impl Config {
                 .is_file()
                 .then(|| dist.canonicalize().unwrap_or(dist))
         })
+    }
+
+    /// The database URL: `--database-url` / `DATABASE_URL`, else `HUDDLE_DATABASE_URL`.
+    pub fn database(&self) -> Option<&str> {
+        self.database_url
+            .as_deref()
+            .or(self.huddle_database_url.as_deref())
+            .filter(|url| !url.trim().is_empty())
     }
 
     /// Number of mediasoup workers to start.

@@ -31,7 +31,8 @@ use call_domain::{Directory, DisplayPolicy, MemoryDirectory, Stats};
 use directory::CountingDirectory;
 use media_sfu::{Sfu, SfuConfig};
 use parking_lot::Mutex;
-use push::{NoPush, PushSender};
+use push::fcm::{FcmConfig, FcmSender, ServiceAccount};
+use push::{LogTokens, NoPush, PushSender, TokenStore};
 use serde_json::json;
 use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
@@ -40,6 +41,7 @@ use socketioxide::handler::ConnectHandler;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use store_pg::{PgDirectory, PgOptions};
 
 /// The built-in demo directory.
 pub const DEMO_DIRECTORY: &str = include_str!("../assets/demo-directory.json");
@@ -91,7 +93,20 @@ impl HuddleBuilder {
     /// Start the media workers and build the router (Socket.IO at `/socket.io`, HTTP routes).
     pub async fn build(self) -> anyhow::Result<(axum::Router, HuddleHandle)> {
         let config = self.config;
-        let (directory, demo): (Arc<dyn Directory>, serde_json::Value) = match self.directory {
+        let database = match (&self.directory, config.database()) {
+            (None, Some(url)) => Some(open_database(&config, url).await?),
+            _ => None,
+        };
+        let push = match self.push {
+            Some(push) => push,
+            None => push_sender(&config, database.clone())?,
+        };
+        let supplied = self.directory.or_else(|| {
+            database
+                .clone()
+                .map(|pg| Arc::new(pg) as Arc<dyn Directory>)
+        });
+        let (directory, demo): (Arc<dyn Directory>, serde_json::Value) = match supplied {
             Some(d) => (d, json!({"users": [], "conversations": []})),
             None => {
                 let text = match &config.directory {
@@ -125,7 +140,7 @@ impl HuddleBuilder {
             display: DisplayPolicy {
                 avatar_base_url: config.avatar_base_url.clone(),
             },
-            push: self.push.unwrap_or_else(|| Arc::new(NoPush)),
+            push,
             io: io.clone(),
             max_pending_per_socket: config.max_pending_per_socket,
             shutting_down: AtomicBool::new(false),
@@ -231,6 +246,72 @@ fn authenticate(
             Err(e)
         }
     }
+}
+
+/// `huddle migrate`: applies the database migrations and returns.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let url = config
+        .database()
+        .context("`huddle migrate` needs DATABASE_URL (or --database-url)")?;
+    let applied = store_pg::run_migrations(url, db_timeout(config))
+        .await
+        .context("applying database migrations")?;
+    tracing::info!(applied = applied.len(), "database schema is current");
+    Ok(())
+}
+
+/// Database timeout from the configuration.
+fn db_timeout(config: &Config) -> Duration {
+    Duration::from_millis(config.db_timeout_ms.max(1))
+}
+
+/// The PostgreSQL directory at `url`, migrated first unless `--no-migrate`.
+async fn open_database(config: &Config, url: &str) -> anyhow::Result<PgDirectory> {
+    let timeout = db_timeout(config);
+    if config.no_migrate {
+        tracing::info!("database migrations disabled (--no-migrate)");
+    } else {
+        store_pg::run_migrations(url, timeout)
+            .await
+            .context("applying database migrations (use --no-migrate to skip)")?;
+    }
+    tracing::info!("using the PostgreSQL directory");
+    Ok(PgDirectory::connect(
+        url,
+        PgOptions {
+            max_connections: config.db_max_connections,
+            connect_timeout: timeout,
+            acquire_timeout: timeout,
+            query_timeout: timeout.saturating_mul(2),
+        },
+    ))
+}
+
+/// FCM push when a service account is configured (unregistered tokens are removed from
+/// `database` when there is one), else push disabled, said once.
+fn push_sender(
+    config: &Config,
+    database: Option<PgDirectory>,
+) -> anyhow::Result<Arc<dyn PushSender>> {
+    let Some(path) = &config.fcm_service_account else {
+        tracing::info!(
+            "push notifications disabled: no FCM service account \
+             (--fcm-service-account / HUDDLE_FCM_SERVICE_ACCOUNT)"
+        );
+        return Ok(Arc::new(NoPush));
+    };
+    let account = ServiceAccount::from_file(path)?;
+    let tokens: Arc<dyn TokenStore> = match database {
+        Some(pg) => Arc::new(pg),
+        None => Arc::new(LogTokens),
+    };
+    let mut fcm = FcmConfig::new(account);
+    fcm.endpoint = config.fcm_endpoint.clone();
+    fcm.token_uri = config.fcm_token_uri.clone();
+    fcm.concurrency = config.push_concurrency;
+    fcm.max_retries = config.push_max_retries;
+    tracing::info!(project = %fcm.account.project_id, "FCM push notifications enabled");
+    Ok(Arc::new(FcmSender::new(fcm, tokens)?))
 }
 
 fn demo_json(d: &MemoryDirectory) -> serde_json::Value {

@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use server::config::Command;
 use server::{Config, Huddle, LogFormat};
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
@@ -40,7 +41,10 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     init_tracing(&config);
-    if config.directory.is_none() {
+    if config.command == Some(Command::Migrate) {
+        return server::migrate(&config).await;
+    }
+    if config.directory.is_none() && config.database().is_none() {
         tracing::info!("using the built-in demo directory (no database)");
     }
     let listen = config.listen;

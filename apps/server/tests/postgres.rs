@@ -1,0 +1,236 @@
+//! The server with `DATABASE_URL` against a real PostgreSQL (a throwaway cluster per test, see
+//! `store_pg::test_support`): directory query counts seen through `GET /debug/stats`, FCM push
+//! wiring end to end, and a database outage (errors to clients, the server stays up, and
+//! recovers once the database is back, without a restart).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "support/fcm_mock.rs"]
+mod fcm_mock;
+#[path = "support/sio.rs"]
+mod sio;
+
+use clap::Parser as _;
+use serde_json::{Value, json};
+use server::{Config, Huddle, HuddleHandle};
+use sio::Client;
+use std::time::{Duration, Instant};
+use store_pg::test_support::PgCluster;
+
+const ROWS: &str = r#"
+INSERT INTO "User" ("id", "name", "avatar", "fcmToken") VALUES
+  (1, 'Alice', 'alice.png', '[]'),
+  (2, 'Bob', NULL, '["gone-u2", "ok-u2"]'),
+  (3, 'Carol', NULL, '["ok-u3"]'),
+  (4, 'Dave', NULL, NULL);
+INSERT INTO "Conversation" ("id", "name") VALUES ('c1', 'Team'), ('c2', 'Pair');
+INSERT INTO "ConversationMember" ("conversationId", "userId") VALUES
+  ('c1', 1), ('c1', 2), ('c1', 3), ('c2', 1), ('c2', 2);
+"#;
+
+struct Running {
+    base: String,
+    handle: HuddleHandle,
+    http: reqwest::Client,
+}
+
+impl Running {
+    async fn queries(&self) -> u64 {
+        let stats: Value = self
+            .http
+            .get(format!("{}/debug/stats", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stats["directoryQueries"].as_u64().unwrap()
+    }
+}
+
+/// A cluster with a migrated, seeded database, and Huddle serving it (migrating at start).
+async fn start(config: impl FnOnce(&mut Config)) -> (PgCluster, String, Running) {
+    let cluster = PgCluster::start().unwrap();
+    let url = cluster.database("server").await.unwrap();
+    // With a database, authentication must be chosen explicitly: `--auth none` (the
+    // defaults where the flag does not exist).
+    let base = Config::try_parse_from(["huddle", "--auth", "none"]).unwrap_or_default();
+    let mut cfg = Config {
+        workers: Some(1),
+        ping_interval_ms: 60_000,
+        ping_timeout_ms: 60_000,
+        database_url: Some(url.clone()),
+        db_timeout_ms: 1_000,
+        ..base
+    };
+    config(&mut cfg);
+    let (router, handle) = Huddle::builder(cfg)
+        .install_metrics(false)
+        .build()
+        .await
+        .unwrap();
+    // The server applied the migrations; now the rows.
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    cluster.batch(&db, ROWS).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let running = Running {
+        base,
+        handle,
+        http: reqwest::Client::new(),
+    };
+    (cluster, db, running)
+}
+
+async fn joined(base: &str, user: &str) -> Client {
+    let mut c = Client::connect(base).await;
+    let ack = c.call("join", json!(user)).await;
+    assert_eq!(ack["success"], true, "join ack: {ack}");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_costs_no_query_while_idle_and_one_while_a_call_is_active() {
+    let mock = fcm_mock::FcmMock::start().await;
+    let account = tempfile_with(&mock.service_account_json());
+    let (cluster, db, s) = start(|c| {
+        c.fcm_service_account = Some(account.clone());
+        c.fcm_endpoint = mock.base.clone();
+    })
+    .await;
+    assert_eq!(s.queries().await, 0);
+
+    // No call anywhere: join is answered from memory.
+    let mut alice = joined(&s.base, "1").await;
+    let _bob_idle = joined(&s.base, "2").await;
+    assert_eq!(s.queries().await, 0, "join while idle: 0 queries");
+
+    // Alice starts a call: one roster query.
+    let ack = alice.call("createRoom", json!({"roomId": "c1"})).await;
+    assert!(ack.get("rtpCapabilities").is_some(), "createRoom: {ack}");
+    assert_eq!(s.queries().await, 1);
+
+    // A call is active: join costs exactly one query (the active-calls lookup).
+    let before = s.queries().await;
+    let mut carol = joined(&s.base, "3").await;
+    let calls = carol.event("active_group_calls").await;
+    assert_eq!(calls["calls"][0]["conversationId"], "c1", "{calls}");
+    assert_eq!(
+        calls["calls"][0]["conversationInfo"]["name"], "Team",
+        "{calls}"
+    );
+    assert_eq!(
+        s.queries().await,
+        before + 1,
+        "join while a call is active: 1 query"
+    );
+    let before = s.queries().await;
+    let _dave = joined(&s.base, "4").await; // a member of nothing: still one query
+    assert_eq!(s.queries().await, before + 1);
+    assert_eq!(s.handle.directory_queries(), before + 1);
+
+    // Ringing c2 from Bob's conversation with Alice: push to the other member (Bob) through
+    // FCM; his unregistered token is removed from the database.
+    let mut alice2 = joined(&s.base, "1").await;
+    alice2
+        .emit(
+            "group_call_initiate",
+            json!({"callerId": "1", "conversationId": "c2", "callType": "audio"}),
+        )
+        .await;
+    let started = alice2.event("group_call_started").await;
+    assert_eq!(started["conversationId"], "c2");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mock.messages().len() < 2 {
+        assert!(Instant::now() < deadline, "pushes: {:?}", mock.messages());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut tokens: Vec<_> = mock.messages().into_iter().map(|(t, _)| t).collect();
+    tokens.sort();
+    assert_eq!(tokens, ["gone-u2", "ok-u2"]);
+    let data = &mock.messages()[0].1["message"]["data"];
+    assert_eq!(data["title"], "Pair");
+    assert_eq!(data["body"], "Alice is calling");
+    let pg = store_pg::PgDirectory::connect(&cluster.url(&db), store_pg::PgOptions::default());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let bob = call_domain::Directory::member(&pg, "c2", "2")
+            .await
+            .unwrap()
+            .unwrap();
+        if bob.user.fcm_tokens == ["ok-u2"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "token not removed: {:?}",
+            bob.user
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.handle.shutdown().await;
+}
+
+/// A database outage: clients get errors, the server stays up, and it recovers by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_gives_errors_and_recovers_without_restart() {
+    let (cluster, _db, s) = start(|_| {}).await;
+    let mut alice = joined(&s.base, "1").await;
+    let ack = alice.call("createRoom", json!({"roomId": "c1"})).await;
+    assert!(ack.get("rtpCapabilities").is_some(), "createRoom: {ack}");
+
+    cluster.stop().unwrap();
+    let mut bob = joined(&s.base, "2").await; // join still succeeds (lookup fails, logged)
+    let started = Instant::now();
+    let ack = bob.call("createRoom", json!({"roomId": "c2"})).await;
+    let took = started.elapsed();
+    eprintln!("createRoom during outage answered after {took:?}: {ack}");
+    assert!(ack["error"].is_string(), "createRoom during outage: {ack}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    bob.emit(
+        "group_call_initiate",
+        json!({"callerId": "2", "conversationId": "c2"}),
+    )
+    .await;
+    let err = bob.event("group_call_error").await;
+    assert!(err["message"].is_string(), "{err}");
+    let ack = bob.call("get_active_calls", json!(null)).await;
+    assert!(
+        ack["error"].is_string(),
+        "get_active_calls during outage: {ack}"
+    );
+    let health = s
+        .http
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "server stays up");
+
+    cluster.start_server().unwrap();
+    let back = Instant::now();
+    let deadline = back + Duration::from_secs(15);
+    loop {
+        let ack = bob.call("createRoom", json!({"roomId": "c2"})).await;
+        if ack.get("rtpCapabilities").is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not recovered: {ack}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "recovered {:?} after the database came back",
+        back.elapsed()
+    );
+    let ack = bob.call("get_active_calls", json!(null)).await;
+    assert!(ack["calls"].is_array(), "{ack}");
+    s.handle.shutdown().await;
+}
+
+/// Writes `content` to a fresh temp file and returns its path.
+fn tempfile_with(content: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("huddle-sa-{}.json", std::process::id()));
+    std::fs::write(&path, content).unwrap();
+    path
+}
