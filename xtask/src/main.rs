@@ -7,8 +7,9 @@
 //! * `cargo xtask test [--quick]` sets up if needed, then fmt check, clippy, Rust tests, the
 //!   JS integration tests, the demo page bundle and the browser end-to-end tests.
 //!
-//! Only `std` and `anyhow`, so that the first `cargo xtask` compiles in seconds.
+//! Only `std`, `anyhow` and `rlimit`, so that the first `cargo xtask` compiles in seconds.
 
+mod bench;
 mod cmd;
 mod setup;
 mod tasks;
@@ -33,6 +34,12 @@ commands:
                            (skipped by --quick), cargo test --workspace, the JS
                            integration tests in tests/js (node --test), the demo page
                            bundle and the browser tests in tests/browser (headless chromium)
+  bench [--quick] [--no-build]
+                           setup if needed, build (release; debug with --quick), run the
+                           signalling load generator against huddle and the Node reference
+                           (bench/reference-node) and the media bench; write
+                           docs/benchmarks.md (--quick: small sizes, target/bench-quick.md).
+                           --no-build uses the binaries already in target/
   help                     print this message
 ";
 
@@ -53,6 +60,13 @@ enum Task {
     Test {
         /// Skip clippy.
         quick: bool,
+    },
+    /// `bench`: benchmarks and the report.
+    Bench {
+        /// Small sizes, debug build, report in `target/`.
+        quick: bool,
+        /// Use the binaries already built.
+        no_build: bool,
     },
     /// `help`, `-h`, `--help` or no command at all.
     Help,
@@ -104,6 +118,19 @@ fn parse(args: Vec<OsString>) -> Result<Task> {
             }
             Ok(Task::Test { quick })
         }
+        Some("bench") => {
+            let mut quick = false;
+            let mut no_build = false;
+            for flag in flags()? {
+                match flag.as_str() {
+                    "--quick" => quick = true,
+                    "--no-build" => no_build = true,
+                    "-h" | "--help" => return Ok(Task::Help),
+                    other => bail!("bench: unknown argument `{other}`\n\n{USAGE}"),
+                }
+            }
+            Ok(Task::Bench { quick, no_build })
+        }
         Some("help" | "-h" | "--help") => Ok(Task::Help),
         _ => bail!("unknown command {command:?}\n\n{USAGE}"),
     }
@@ -127,6 +154,7 @@ fn main() -> ExitCode {
             }
             Task::Run { args } => tasks::run(&ws, args),
             Task::Test { quick } => tasks::test(&ws, quick),
+            Task::Bench { quick, no_build } => bench::bench(&ws, quick, no_build),
             Task::Help => {
                 print!("{USAGE}");
                 Ok(ExitCode::SUCCESS)
@@ -180,6 +208,21 @@ mod tests {
                 args: args(&["-v"])
             }
         );
+        assert_eq!(
+            parse(args(&["bench", "--quick"]))?,
+            Task::Bench {
+                quick: true,
+                no_build: false
+            }
+        );
+        assert_eq!(
+            parse(args(&["bench", "--no-build"]))?,
+            Task::Bench {
+                quick: false,
+                no_build: true
+            }
+        );
+        assert!(parse(args(&["bench", "--slow"])).is_err());
         assert!(parse(args(&["test", "--slow"])).is_err());
         assert!(parse(args(&["deploy"])).is_err());
         Ok(())

@@ -44,7 +44,7 @@ const SRTP_SOURCE: &str = "libsrtp2=2.5.0-3";
 const SETUP_VERSION: u32 = 1;
 
 /// Directories (relative to the workspace) whose `package.json` gets `npm ci` / `npm install`.
-const NPM_DIRS: &[&str] = &["tests/js", "tests/browser", "web"];
+const NPM_DIRS: &[&str] = &["tests/js", "tests/browser", "web", "bench/reference-node"];
 
 /// Marker written into `node_modules/` after a successful npm install.
 const NPM_MARKER: &str = ".xtask-installed";

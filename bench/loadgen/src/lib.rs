@@ -1,0 +1,18 @@
+//! Huddle's signalling load generator.
+//!
+//! Many Socket.IO v4 clients over WebSocket ([`sio`], Engine.IO v4 text packets spoken
+//! directly), a directory [`layout`] shared with the servers, and the measured [`scenario`]:
+//! `join` → `active_group_calls` latency, `get_active_calls` (ack) throughput,
+//! `group_call_initiate` → `group_call_incoming` fan-out latency and server RSS per idle socket,
+//! at several connected-socket counts. Results are printed as tab-separated `result` lines
+//! ([`stats::Measurement::line`]) for `cargo xtask bench`.
+
+pub mod layout;
+pub mod scenario;
+pub mod sio;
+pub mod stats;
+
+/// Raises this process's open-file soft limit to the hard limit; returns the new soft limit.
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}

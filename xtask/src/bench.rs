@@ -1,0 +1,778 @@
+//! `cargo xtask bench [--quick]`: signalling load against Huddle and the Node reference, the
+//! media bench, and the report.
+//!
+//! 1. setup if needed (npm packages of `bench/reference-node` included), raise the open-file
+//!    limit to the hard limit (the servers and the load generator inherit it);
+//! 2. build `huddle`, `loadgen` and `media-bench` (release; debug with `--quick`);
+//! 3. write the bench directory (`loadgen fixture`), start Huddle on a free port, run
+//!    `loadgen run` against it, stop it; the same for `bench/reference-node/server.mjs`;
+//! 4. run `media-bench`;
+//! 5. write `docs/benchmarks.md` (`--quick`: `target/bench-quick.md`).
+//!
+//! The bench binaries print `result<TAB>label<TAB>size<TAB>metric<TAB>value` lines.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{cmd, setup};
+
+/// Sizes and durations of one bench run.
+#[derive(Debug, Clone)]
+struct Plan {
+    quick: bool,
+    sizes: Vec<usize>,
+    hosts: usize,
+    probes: usize,
+    join_samples: usize,
+    throughput_ms: u64,
+    fanout_calls: usize,
+    consumers: Vec<usize>,
+    media_window_ms: u64,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                quick,
+                sizes: vec![200],
+                hosts: 4,
+                probes: 16,
+                join_samples: 200,
+                throughput_ms: 500,
+                fanout_calls: 30,
+                consumers: vec![50, 100],
+                media_window_ms: 500,
+            }
+        } else {
+            Self {
+                quick,
+                sizes: vec![1000, 5000, 10_000],
+                hosts: 20,
+                probes: 64,
+                join_samples: 3000,
+                throughput_ms: 3000,
+                fanout_calls: 300,
+                consumers: vec![100, 200, 300, 400, 500, 600, 800, 1000, 1200, 1500],
+                media_window_ms: 3000,
+            }
+        }
+    }
+
+    fn max_size(&self) -> usize {
+        self.sizes.iter().copied().max().unwrap_or(0)
+    }
+
+    fn layout_args(&self) -> Vec<String> {
+        vec![
+            "--max-sockets".into(),
+            self.max_size().to_string(),
+            "--hosts".into(),
+            self.hosts.to_string(),
+            "--probes".into(),
+            self.probes.to_string(),
+        ]
+    }
+}
+
+/// Builds a server's command line for a port.
+type ServerCommand<'a> = Box<dyn Fn(u16) -> Command + 'a>;
+
+/// `(label, size, metric)` → value.
+type Results = BTreeMap<(String, usize, String), f64>;
+
+/// Parses the `result` lines of a bench binary's stdout into `results`.
+fn parse_results(stdout: &str, results: &mut Results) {
+    for line in stdout.lines() {
+        let mut parts = line.split('\t');
+        if parts.next() != Some("result") {
+            continue;
+        }
+        let (Some(label), Some(size), Some(metric), Some(value)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if let (Ok(size), Ok(value)) = (size.parse(), value.parse()) {
+            results.insert((label.to_owned(), size, metric.to_owned()), value);
+        }
+    }
+}
+
+/// `cargo xtask bench [--quick] [--no-build]`.
+pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
+    let started = Instant::now();
+    let plan = Plan::new(quick);
+    setup::ensure(ws)?;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => println!("bench: open-file limit {limit}"),
+        Err(e) => println!("bench: cannot raise the open-file limit: {e}"),
+    }
+    let node = cmd::which("node").context("`node` is not on PATH (run `cargo xtask setup`)")?;
+    if !ws
+        .join("bench/reference-node/node_modules/socket.io")
+        .is_dir()
+    {
+        bail!("bench/reference-node/node_modules is missing (run `cargo xtask setup`)");
+    }
+
+    let profile = if quick { "debug" } else { "release" };
+    let mut build = cmd::cargo(ws);
+    build.args(["build", "--quiet"]);
+    if !quick {
+        build.arg("--release");
+    }
+    // `--bins`, not `--bin huddle`: a `--bin` filter would apply to every package.
+    build.args(["-p", "server", "-p", "loadgen", "-p", "media-bench", "--bins"]);
+    if no_build {
+        println!("==> bench: --no-build: using the {profile} binaries in target/");
+    } else {
+        println!("==> bench: {}", cmd::display(&build));
+        cmd::run(&mut build)?;
+    }
+    let bin_dir = cmd::target_dir(ws).join(profile);
+    let work = cmd::target_dir(ws).join("bench");
+    fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+
+    let fixture = work.join("directory.json");
+    cmd::run(
+        Command::new(bin_dir.join("loadgen"))
+            .arg("fixture")
+            .arg("--out")
+            .arg(&fixture)
+            .args(plan.layout_args()),
+    )?;
+
+    let mut results = Results::new();
+    let servers: [(&str, ServerCommand); 2] = [
+        (
+            "huddle",
+            Box::new(|port| {
+                let mut c = Command::new(bin_dir.join("huddle"));
+                c.arg("--listen")
+                    .arg(format!("127.0.0.1:{port}"))
+                    .arg("--directory")
+                    .arg(&fixture)
+                    .args(["--rtc-listen-ip", "127.0.0.1", "--workers", "1"])
+                    .args(["--log", "warn"]);
+                c
+            }),
+        ),
+        (
+            "node",
+            Box::new(|port| {
+                let mut c = Command::new(&node);
+                c.arg(ws.join("bench/reference-node/server.mjs"))
+                    .arg("--port")
+                    .arg(port.to_string())
+                    .arg("--directory")
+                    .arg(&fixture);
+                c
+            }),
+        ),
+    ];
+    for (label, command) in &servers {
+        let port = free_port()?;
+        let log = work.join(format!("{label}.log"));
+        let mut server = Server::start(label, command(port), port, &log)?;
+        println!("==> bench: loadgen against {label} (pid {})", server.pid());
+        let mut loadgen = Command::new(bin_dir.join("loadgen"));
+        loadgen
+            .arg("run")
+            .arg("--url")
+            .arg(format!("http://127.0.0.1:{port}"))
+            .args(["--label", label])
+            .arg("--pid")
+            .arg(server.pid().to_string())
+            .arg("--sizes")
+            .arg(
+                plan.sizes
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+            .args(plan.layout_args())
+            .arg("--join-samples")
+            .arg(plan.join_samples.to_string())
+            .arg("--throughput-ms")
+            .arg(plan.throughput_ms.to_string())
+            .arg("--fanout-calls")
+            .arg(plan.fanout_calls.to_string());
+        let out = cmd::stdout(&mut loadgen);
+        server.stop();
+        let out =
+            out.with_context(|| format!("load generator against {label}; log: {}", log.display()))?;
+        parse_results(&out, &mut results);
+    }
+
+    println!("==> bench: media-bench");
+    let mut media = Command::new(bin_dir.join("media-bench"));
+    media
+        .arg("--consumers")
+        .arg(
+            plan.consumers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+        .arg("--window-ms")
+        .arg(plan.media_window_ms.to_string());
+    parse_results(&cmd::stdout(&mut media)?, &mut results);
+
+    let report = render(ws, &plan, &results, profile, started.elapsed());
+    let path = if quick {
+        cmd::target_dir(ws).join("bench-quick.md")
+    } else {
+        ws.join("docs/benchmarks.md")
+    };
+    fs::write(&path, report).with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "bench: report written to {} ({:.0} s)",
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A free loopback TCP port.
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A server process under test; killed when stopped or dropped.
+struct Server {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Spawns `command` with output to `log` and waits for `GET /healthz` on `port`.
+    fn start(label: &str, mut command: Command, port: u16, log: &Path) -> Result<Self> {
+        let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let err = file.try_clone()?;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(err));
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {label}: `{}`", cmd::display(&command)))?;
+        let mut server = Self {
+            child,
+            log: log.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = server.child.try_wait()? {
+                bail!(
+                    "{label} exited early ({status}); log:\n{}",
+                    server.log_tail()
+                );
+            }
+            if healthz(port) {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                server.stop();
+                bail!(
+                    "{label} did not answer /healthz within 30 s; log:\n{}",
+                    server.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log_tail(&self) -> String {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let start = text.len().saturating_sub(4000);
+        text.get(start..).unwrap_or_default().to_owned()
+    }
+
+    fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Whether `GET /healthz` on `127.0.0.1:port` answers 200.
+fn healthz(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200")
+}
+
+// ---------------------------------------------------------------------------------------------
+// report
+
+/// First line of a command's output, or `?`.
+fn version_of(program: &str, args: &[&str]) -> String {
+    cmd::stdout(Command::new(program).args(args).stderr(Stdio::null()))
+        .ok()
+        .and_then(|s| s.lines().next().map(|l| l.trim().to_owned()))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+/// `version = "..."` of package `name` in Cargo.lock.
+fn locked_version(ws: &Path, name: &str) -> String {
+    let lock = fs::read_to_string(ws.join("Cargo.lock")).unwrap_or_default();
+    let needle = format!("name = \"{name}\"\nversion = \"");
+    lock.find(&needle)
+        .and_then(|i| {
+            let rest = &lock[i + needle.len()..];
+            rest.find('"').map(|end| rest[..end].to_owned())
+        })
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+/// `"version": "..."` of an npm package.json.
+fn npm_version(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.find("\"version\"")
+        .and_then(|i| {
+            let rest = &text[i + 9..];
+            let start = rest.find('"')? + 1;
+            let end = rest[start..].find('"')?;
+            Some(rest[start..start + end].to_owned())
+        })
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+/// Model name, CPU count and memory of this machine.
+fn machine() -> (String, usize, String) {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+        .unwrap_or_else(|| "?".to_owned());
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or_else(
+            || "?".to_owned(),
+            |kib| format!("{:.1} GiB", kib / 1024.0 / 1024.0),
+        );
+    (model, cpus, mem)
+}
+
+/// Formats a metric value for the tables.
+fn fmt_value(metric: &str, v: f64) -> String {
+    if metric.ends_with("_us") {
+        if v >= 1000.0 {
+            format!("{:.2} ms", v / 1000.0)
+        } else {
+            format!("{v:.0} µs")
+        }
+    } else if metric.ends_with("_bytes") {
+        format!("{:.1} KiB", v / 1024.0)
+    } else if metric.ends_with("_kib") {
+        format!("{:.1} MiB", v / 1024.0)
+    } else if metric.ends_with("per_sec") {
+        format!("{v:.0}/s")
+    } else if metric.contains("cpu_share") {
+        format!("{:.0}% of a core", v * 100.0)
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Rows of the signalling table: metric, description, whether lower is better.
+const SIGNALLING_ROWS: &[(&str, &str, bool)] = &[
+    ("join_p50_us", "join → active_group_calls p50", true),
+    ("join_p99_us", "join → active_group_calls p99", true),
+    ("gac_per_sec", "get_active_calls (ack) throughput", false),
+    (
+        "gac_p50_us",
+        "get_active_calls ack latency p50 (closed loop)",
+        true,
+    ),
+    (
+        "gac_p99_us",
+        "get_active_calls ack latency p99 (closed loop)",
+        true,
+    ),
+    (
+        "gac_server_cpu_per_req_us",
+        "server CPU per get_active_calls",
+        true,
+    ),
+    (
+        "gac_server_cpu_share",
+        "server CPU during the throughput phase",
+        false,
+    ),
+    (
+        "fanout_p50_us",
+        "group_call_initiate → group_call_incoming p50 (per recipient)",
+        true,
+    ),
+    (
+        "fanout_p99_us",
+        "group_call_initiate → group_call_incoming p99 (per recipient)",
+        true,
+    ),
+    (
+        "fanout_all_p99_us",
+        "initiate → last of 9 recipients p99",
+        true,
+    ),
+    ("rss_kib", "server RSS", true),
+    ("rss_per_socket_bytes", "RSS per idle joined socket", true),
+    ("connect_errors", "connect/join failures", true),
+    (
+        "join_errors",
+        "join probes without active_group_calls",
+        true,
+    ),
+    ("gac_errors", "get_active_calls failures", true),
+    ("fanout_missing", "group_call_incoming not delivered", true),
+];
+
+/// Met / not met text.
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "**met**",
+        Some(false) => "**not met**",
+        None => "not measured",
+    }
+}
+
+fn render(ws: &Path, plan: &Plan, r: &Results, profile: &str, elapsed: Duration) -> String {
+    let get = |label: &str, size: usize, metric: &str| {
+        r.get(&(label.to_owned(), size, metric.to_owned())).copied()
+    };
+    let (model, cpus, mem) = machine();
+    let mut out = String::new();
+    let title = if plan.quick {
+        "Huddle benchmarks (quick run)"
+    } else {
+        "Huddle benchmarks"
+    };
+    let _ = writeln!(out, "# {title}\n");
+    let _ = writeln!(
+        out,
+        "Written by `cargo xtask bench{}` on {} ({profile} build, {:.0} s). Re-run it to \
+         reproduce; the raw server logs are in `target/bench/`.\n",
+        if plan.quick { " --quick" } else { "" },
+        version_of("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        elapsed.as_secs_f64()
+    );
+    let _ = writeln!(out, "## Machine\n");
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(out, "| CPU | {model} |");
+    let _ = writeln!(out, "| cores (`nproc`) | {cpus} |");
+    let _ = writeln!(out, "| memory | {mem} |");
+    let _ = writeln!(out, "| kernel | {} |", version_of("uname", &["-sr"]));
+    let _ = writeln!(out, "| rustc | {} |", version_of("rustc", &["-V"]));
+    let _ = writeln!(out, "| node | {} |", version_of("node", &["--version"]));
+    let _ = writeln!(
+        out,
+        "| socket.io (reference) | {} |",
+        npm_version(&ws.join("bench/reference-node/node_modules/socket.io/package.json"))
+    );
+    let _ = writeln!(
+        out,
+        "| socketioxide / mediasoup (Huddle) | {} / {} |",
+        locked_version(ws, "socketioxide"),
+        locked_version(ws, "mediasoup")
+    );
+    let _ = writeln!(out);
+
+    let _ = writeln!(out, "## Method\n");
+    let _ = writeln!(
+        out,
+        "Everything runs on this machine over loopback: the server under test, the load \
+         generator (`bench/loadgen`, Rust, speaking Engine.IO v4 / Socket.IO v4 over \
+         WebSocket) and, for the media bench, the RTP sender and receivers. They share the \
+         {cpus} cores, so absolute numbers are lower bounds; the Huddle / Node ratios compare \
+         both servers under the same conditions, one after the other in the same run.\n"
+    );
+    let _ = writeln!(
+        out,
+        "* Servers: `huddle --workers 1 --log warn` with the embedded directory, and \
+         `bench/reference-node/server.mjs` (socket.io 4, the seeds' non-media events and \
+         room bookkeeping, no logging), both reading the same generated directory \
+         (`loadgen fixture`: {} idle users in groups of 10, {} active conversations, {} probe \
+         users).",
+        plan.max_size(),
+        plan.hosts,
+        plan.probes
+    );
+    let _ = writeln!(
+        out,
+        "* Setup: {} host sockets `createRoom` one conversation each, so calls are active and \
+         lookups are not short-circuited; {} probe sockets are members of one active call each.",
+        plan.hosts, plan.probes
+    );
+    let _ = writeln!(
+        out,
+        "* Per size, idle sockets are connected and `join`ed (cumulatively), then: RSS \
+         (`VmRSS`, growth over the pre-connection baseline / idle sockets); {} `join` → \
+         `active_group_calls` samples with 4 probes in parallel; `get_active_calls` with an ack \
+         from all {} probes in a closed loop for {} ms (requests/s; server CPU from \
+         `/proc/<pid>/stat`); {} `group_call_initiate` calls (4 in flight) from one member of a \
+         10-member group, timed to each of the 9 other members' `group_call_incoming`.",
+        plan.join_samples, plan.probes, plan.throughput_ms, plan.fanout_calls
+    );
+    let _ = writeln!(
+        out,
+        "* Media (`bench/media`): one mediasoup worker, one producer on a PlainTransport fed \
+         by a UDP sender in the bench process with Opus-typed RTP at a video-like rate \
+         (150 packets/s × 1000 B ≈ 1.2 Mbit/s), consumers added in steps, each on its own \
+         PlainTransport sending to one of 8 receiving UDP sockets; {} ms per step. Worker CPU \
+         is the `mediasoup-worker` thread's utime+stime; loss is packets received vs. sent × \
+         consumers (the worker's own counters are reported too).\n",
+        plan.media_window_ms
+    );
+
+    let _ = writeln!(out, "## Signalling results\n");
+    for &size in &plan.sizes {
+        let _ = writeln!(out, "### {size} connected idle sockets\n");
+        let _ = writeln!(out, "| metric | Huddle | Node | Huddle / Node |");
+        let _ = writeln!(out, "|---|---:|---:|---:|");
+        for (metric, what, lower_better) in SIGNALLING_ROWS {
+            let h = get("huddle", size, metric);
+            let n = get("node", size, metric);
+            if h.is_none() && n.is_none() {
+                continue;
+            }
+            let cell = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| fmt_value(metric, v));
+            let ratio = match (h, n) {
+                (Some(h), Some(n))
+                    if h > 0.0
+                        && n > 0.0
+                        && !metric.ends_with("errors")
+                        && !metric.ends_with("missing") =>
+                {
+                    let ratio = h / n;
+                    let better = if *lower_better {
+                        ratio < 1.0
+                    } else {
+                        ratio > 1.0
+                    };
+                    format!("{ratio:.2}×{}", if better { " ✓" } else { "" })
+                }
+                _ => "–".to_owned(),
+            };
+            let _ = writeln!(out, "| {what} | {} | {} | {ratio} |", cell(h), cell(n));
+        }
+        let _ = writeln!(out);
+    }
+    for label in ["huddle", "node"] {
+        if let Some(base) = get(label, 0, "rss_base_kib") {
+            let _ = writeln!(
+                out,
+                "Baseline RSS of {label} before the idle sockets (with hosts and probes \
+                 connected): {}.",
+                fmt_value("rss_base_kib", base)
+            );
+        }
+    }
+    let _ = writeln!(out);
+
+    let _ = writeln!(out, "## Media results (one worker)\n");
+    let _ = writeln!(
+        out,
+        "| consumers | worker CPU | CPU per 100 consumers | delivered loss | SFU-counted loss | egress packets/s |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|");
+    let mut media_steps: Vec<usize> = r
+        .keys()
+        .filter(|(l, _, m)| l == "media" && m == "worker_cpu_share")
+        .map(|(_, s, _)| *s)
+        .collect();
+    media_steps.sort_unstable();
+    for n in &media_steps {
+        let g = |m: &str| get("media", *n, m).unwrap_or(f64::NAN);
+        let _ = writeln!(
+            out,
+            "| {n} | {:.1}% | {:.1}% | {:.3}% | {:.3}% | {:.0} |",
+            g("worker_cpu_share") * 100.0,
+            g("worker_cpu_per_100") * 100.0,
+            g("loss") * 100.0,
+            g("sfu_forward_loss") * 100.0,
+            g("out_pps")
+        );
+    }
+    let media_max = plan.consumers.iter().copied().max().unwrap_or(0);
+    let lossless = get("media", media_max, "max_lossless_consumers");
+    let onset = get("media", media_max, "loss_onset_consumers").filter(|v| *v >= 0.0);
+    let _ = writeln!(
+        out,
+        "\nLargest step without loss (> 0.1%): {}; loss starts at: {}.",
+        lossless.map_or_else(|| "–".to_owned(), |v| format!("{v:.0} consumers")),
+        onset.map_or_else(
+            || format!("not reached up to {media_max} consumers"),
+            |v| format!("{v:.0} consumers")
+        )
+    );
+    // CPU-bound estimate from the largest lossless step.
+    let cpu_per_100 = lossless
+        .filter(|v| *v > 0.0)
+        .and_then(|n| get("media", n as usize, "worker_cpu_per_100"));
+    if let Some(c) = cpu_per_100.filter(|c| *c > 0.0) {
+        let _ = writeln!(
+            out,
+            "At {:.1}% of a core per 100 consumers, one fully busy worker core would carry about \
+             {:.0} consumers of this stream.",
+            c * 100.0,
+            100.0 / c
+        );
+    }
+    let _ = writeln!(out);
+
+    // Targets.
+    let _ = writeln!(out, "## Targets (issue 8)\n");
+    let _ = writeln!(out, "| target | measured | verdict |\n|---|---|---|");
+    let ratios: Vec<(usize, f64)> = plan
+        .sizes
+        .iter()
+        .filter_map(|&s| {
+            let h = get("huddle", s, "gac_per_sec")?;
+            let n = get("node", s, "gac_per_sec")?;
+            (n > 0.0).then_some((s, h / n))
+        })
+        .collect();
+    let min_ratio = ratios.iter().map(|(_, r)| *r).fold(f64::INFINITY, f64::min);
+    let ratio_text = ratios
+        .iter()
+        .map(|(s, r)| format!("{r:.2}× at {s}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(
+        out,
+        "| ≥ 3× the Node reference in throughput (`get_active_calls`/s) | {} | {} |",
+        if ratio_text.is_empty() {
+            "–".to_owned()
+        } else {
+            ratio_text
+        },
+        verdict((!ratios.is_empty()).then_some(min_ratio >= 3.0))
+    );
+    let join_size = if plan.sizes.contains(&5000) {
+        5000
+    } else {
+        plan.max_size()
+    };
+    let join = get("huddle", join_size, "join_p99_us");
+    let _ = writeln!(
+        out,
+        "| p99 join latency < 2 ms at 5k sockets | {} | {} |",
+        join.map_or_else(
+            || "–".to_owned(),
+            |v| format!("{} at {join_size} sockets", fmt_value("join_p99_us", v))
+        ),
+        if join_size == 5000 {
+            verdict(join.map(|v| v < 2000.0))
+        } else {
+            "not measured (no 5k run)"
+        }
+    );
+    let rss_size = plan.max_size();
+    let rss = get("huddle", rss_size, "rss_per_socket_bytes");
+    let _ = writeln!(
+        out,
+        "| ≤ 40 KB RSS per idle socket | {} | {} |",
+        rss.map_or_else(
+            || "–".to_owned(),
+            |v| format!("{:.1} KB at {rss_size} sockets", v / 1000.0)
+        ),
+        verdict(rss.map(|v| v <= 40_000.0))
+    );
+    let consumers_ok = match (lossless, onset) {
+        (Some(l), _) if l >= 500.0 => Some(true),
+        (_, Some(o)) if o <= 500.0 => Some(false),
+        _ if media_max < 500 => None,
+        (Some(_), None) => Some(false),
+        _ => None,
+    };
+    let _ = writeln!(
+        out,
+        "| ≥ 500 consumers per worker (no loss) | {} | {} |",
+        lossless.map_or_else(
+            || "–".to_owned(),
+            |v| format!("{v:.0} consumers without loss")
+        ),
+        if media_max < 500 && consumers_ok.is_none() {
+            "not measured (quick sizes)"
+        } else {
+            verdict(consumers_ok)
+        }
+    );
+    let _ = writeln!(out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_result_lines() {
+        let mut r = Results::new();
+        parse_results(
+            "noise\nresult\thuddle\t200\tjoin_p99_us\t812.500\nresult\tbad\tx\ty\t1\n",
+            &mut r,
+        );
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            r.get(&("huddle".to_owned(), 200, "join_p99_us".to_owned())),
+            Some(&812.5)
+        );
+    }
+
+    #[test]
+    fn formats_values() {
+        assert_eq!(fmt_value("join_p99_us", 812.4), "812 µs");
+        assert_eq!(fmt_value("join_p99_us", 2500.0), "2.50 ms");
+        assert_eq!(fmt_value("rss_per_socket_bytes", 2048.0), "2.0 KiB");
+        assert_eq!(fmt_value("gac_per_sec", 1234.4), "1234/s");
+    }
+
+    #[test]
+    fn quick_plan_is_small() {
+        let plan = Plan::new(true);
+        assert!(plan.max_size() <= 500);
+        assert!(plan.consumers.iter().all(|c| *c <= 100));
+        assert_eq!(plan.layout_args()[1], "200");
+    }
+}

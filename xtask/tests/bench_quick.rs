@@ -1,0 +1,78 @@
+//! `cargo xtask bench --quick` end to end: builds the debug binaries, runs the load generator
+//! against Huddle and the Node reference, runs the media bench and writes
+//! `target/bench-quick.md`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn workspace() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+#[test]
+fn bench_quick_writes_a_report() -> Result<(), Box<dyn std::error::Error>> {
+    let ws = workspace();
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => ws.join(dir),
+        _ => ws.join("target"),
+    };
+    let report = target.join("bench-quick.md");
+    let _ = std::fs::remove_file(&report);
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["bench", "--quick"])
+        .current_dir(&ws)
+        .output()?;
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "cargo xtask bench --quick failed ({}) after {elapsed:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    let text = std::fs::read_to_string(&report)?;
+    for needle in [
+        "# Huddle benchmarks (quick run)",
+        "## Machine",
+        "join → active_group_calls p99",
+        "get_active_calls (ack) throughput",
+        "group_call_initiate → group_call_incoming p99",
+        "RSS per idle joined socket",
+        "## Media results",
+        "## Targets",
+    ] {
+        assert!(text.contains(needle), "report lacks {needle:?}:\n{text}");
+    }
+    // Every phase produced numbers for both servers (no "–" in the Huddle/Node columns of the
+    // main rows) and nothing failed.
+    for row in [
+        "| join → active_group_calls p99 |",
+        "| get_active_calls (ack) throughput |",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("no row {row}:\n{text}"));
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        assert!(cells[2] != "–" && cells[3] != "–", "missing values: {line}");
+    }
+    for row in [
+        "| connect/join failures |",
+        "| join probes without active_group_calls |",
+        "| get_active_calls failures |",
+        "| group_call_incoming not delivered |",
+    ] {
+        if let Some(line) = text.lines().find(|l| l.starts_with(row)) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            assert!(cells[2] == "0" && cells[3] == "0", "failures: {line}");
+        }
+    }
+    assert!(
+        elapsed < Duration::from_secs(180),
+        "bench --quick took {elapsed:?}"
+    );
+    Ok(())
+}
