@@ -97,6 +97,13 @@ pub struct Config {
     /// Required `iss` claim.
     #[arg(long, env = "HUDDLE_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
+    /// Seconds a 1:1 call may ring unanswered before it ends with `call-ended {reason:"timeout"}`.
+    #[arg(long, env = "HUDDLE_DIRECT_CALL_TIMEOUT_SECS", default_value_t = 45)]
+    pub direct_call_timeout_secs: u64,
+    /// Most participants (sockets) in one mesh (peer-to-peer) group call; larger calls must use
+    /// the SFU flow (`createRoom`).
+    #[arg(long, env = "HUDDLE_MESH_MAX_PARTICIPANTS", default_value_t = 6)]
+    pub mesh_max_participants: usize,
     /// Directory of the built demo page (`index.html` and `assets/`), served at `/`. Default:
     /// this source tree's `web/dist` when it exists (`cargo xtask run` builds it), else a
     /// built-in placeholder page.
@@ -182,5 +189,15 @@ impl Config {
         self.workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
             .max(1)
+    }
+
+    /// The mesh and 1:1 call limits this configuration sets.
+    pub fn peer_limits(&self) -> call_domain::PeerLimits {
+        call_domain::PeerLimits {
+            mesh_max_participants: self.mesh_max_participants.max(1),
+            direct_call_timeout: std::time::Duration::from_secs(
+                self.direct_call_timeout_secs.max(1),
+            ),
+        }
     }
 }

@@ -134,7 +134,9 @@ impl HuddleBuilder {
             .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
             .build_layer();
         let app = Arc::new(App {
-            state: Mutex::new(call_domain::CallState::new()),
+            state: Mutex::new(
+                call_domain::CallState::new().with_peer_limits(config.peer_limits()),
+            ),
             sfu,
             directory: CountingDirectory::new(directory),
             display: DisplayPolicy {

@@ -64,6 +64,22 @@ const EVENTS: &[&str] = &[
     signal_proto::events::LEAVE_ROOM,
     signal_proto::events::RESTART_ICE,
     signal_proto::events::CLOSE_PRODUCER,
+    // 1:1 calls (handlers::direct::EVENTS)
+    signal_proto::direct::REGISTER_USER,
+    signal_proto::direct::CHECK_USER_AVAILABILITY,
+    signal_proto::direct::INITIATE_CALL,
+    signal_proto::direct::CALL_ACCEPTED,
+    signal_proto::direct::CALL_REJECTED,
+    signal_proto::direct::CALL_ENDED,
+    signal_proto::direct::ICE_CANDIDATE,
+    // mesh group calls (handlers::mesh::EVENTS)
+    signal_proto::mesh::JOIN,
+    signal_proto::mesh::LEAVE,
+    signal_proto::mesh::INVITATION,
+    signal_proto::mesh::WEBRTC_OFFER,
+    signal_proto::mesh::WEBRTC_ANSWER,
+    signal_proto::mesh::WEBRTC_ICE_CANDIDATE,
+    signal_proto::mesh::UPDATE_TRACKS,
 ];
 
 /// Wire a newly connected socket.

@@ -9,6 +9,7 @@ use signal_proto::server_events::{
     ParticipantLeft, ProducerClosed,
 };
 use signal_proto::{CallerInfo, ConversationInfo};
+use signal_proto::{direct as d, mesh as m};
 
 /// A server → client event with its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,36 @@ pub enum OutEvent {
     ParticipantLeft(ParticipantLeft),
     /// `producerClosed`.
     ProducerClosed(ProducerClosed),
+    /// `user-registered` (1:1).
+    UserRegistered(d::UserRegistered),
+    /// `user-availability-response` (1:1).
+    UserAvailability(d::UserAvailability),
+    /// `incoming-call` (1:1).
+    IncomingCall(d::IncomingCall),
+    /// `call-accepted` (1:1, to the caller).
+    CallAccepted(d::CallAccepted),
+    /// `call-rejected` (1:1, to the caller).
+    CallRejected(d::CallRejected),
+    /// `call-ended` (1:1).
+    CallEnded(d::CallEnded),
+    /// `ice-candidate` (1:1 relay).
+    IceCandidate(d::IceCandidate),
+    /// `call-error` (1:1, Huddle addition).
+    CallError(d::CallErrorEvent),
+    /// `groupcall:joined` (mesh join response, Huddle addition).
+    MeshJoined(m::MeshJoined),
+    /// `groupcall:participant-joined`.
+    MeshParticipantJoined(m::MeshParticipantJoined),
+    /// `groupcall:participant-left`.
+    MeshParticipantLeft(m::MeshParticipantLeft),
+    /// `groupcall:tracks-updated`.
+    MeshTracksUpdated(m::MeshTracksUpdated),
+    /// `groupcall:invitation` (to invited members).
+    MeshInvitation(m::MeshInvitation),
+    /// `groupcall:webrtc-offer` / `-answer` / `-ice-candidate` (relay).
+    MeshSignal(m::SignalKind, m::MeshSignal),
+    /// `groupcall:error` (mesh, Huddle addition).
+    MeshError(m::MeshError),
 }
 
 impl OutEvent {
@@ -43,6 +74,21 @@ impl OutEvent {
             OutEvent::NewProducer(_) => ev::NEW_PRODUCER,
             OutEvent::ParticipantLeft(_) => ev::PARTICIPANT_LEFT,
             OutEvent::ProducerClosed(_) => ev::PRODUCER_CLOSED,
+            OutEvent::UserRegistered(_) => d::USER_REGISTERED,
+            OutEvent::UserAvailability(_) => d::USER_AVAILABILITY_RESPONSE,
+            OutEvent::IncomingCall(_) => d::INCOMING_CALL,
+            OutEvent::CallAccepted(_) => d::CALL_ACCEPTED,
+            OutEvent::CallRejected(_) => d::CALL_REJECTED,
+            OutEvent::CallEnded(_) => d::CALL_ENDED,
+            OutEvent::IceCandidate(_) => d::ICE_CANDIDATE,
+            OutEvent::CallError(_) => d::CALL_ERROR,
+            OutEvent::MeshJoined(_) => m::JOINED,
+            OutEvent::MeshParticipantJoined(_) => m::PARTICIPANT_JOINED,
+            OutEvent::MeshParticipantLeft(_) => m::PARTICIPANT_LEFT,
+            OutEvent::MeshTracksUpdated(_) => m::TRACKS_UPDATED,
+            OutEvent::MeshInvitation(_) => m::INVITATION,
+            OutEvent::MeshSignal(kind, _) => kind.event(),
+            OutEvent::MeshError(_) => m::ERROR,
         }
     }
 
@@ -57,6 +103,21 @@ impl OutEvent {
             OutEvent::NewProducer(p) => serde_json::to_value(p),
             OutEvent::ParticipantLeft(p) => serde_json::to_value(p),
             OutEvent::ProducerClosed(p) => serde_json::to_value(p),
+            OutEvent::UserRegistered(p) => serde_json::to_value(p),
+            OutEvent::UserAvailability(p) => serde_json::to_value(p),
+            OutEvent::IncomingCall(p) => serde_json::to_value(p),
+            OutEvent::CallAccepted(p) => serde_json::to_value(p),
+            OutEvent::CallRejected(p) => serde_json::to_value(p),
+            OutEvent::CallEnded(p) => serde_json::to_value(p),
+            OutEvent::IceCandidate(p) => serde_json::to_value(p),
+            OutEvent::CallError(p) => serde_json::to_value(p),
+            OutEvent::MeshJoined(p) => serde_json::to_value(p),
+            OutEvent::MeshParticipantJoined(p) => serde_json::to_value(p),
+            OutEvent::MeshParticipantLeft(p) => serde_json::to_value(p),
+            OutEvent::MeshTracksUpdated(p) => serde_json::to_value(p),
+            OutEvent::MeshInvitation(p) => serde_json::to_value(p),
+            OutEvent::MeshSignal(_, p) => serde_json::to_value(p),
+            OutEvent::MeshError(p) => serde_json::to_value(p),
         };
         v.unwrap_or(serde_json::Value::Null)
     }

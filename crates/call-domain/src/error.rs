@@ -1,6 +1,7 @@
 //! Domain errors; their `Display` is the exact wire string of the Threads protocol.
 
 use signal_proto::errors as e;
+use signal_proto::{direct as d, mesh as m};
 
 /// A command was refused. `to_string()` gives the string clients receive.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,4 +48,31 @@ pub enum CallError {
     /// A configured limit was reached; the text says which.
     #[error("{0}")]
     Limit(String),
+    /// Mesh join above the size limit (the text points to the SFU flow).
+    #[error("{}", m::room_full(*.0))]
+    MeshRoomFull(usize),
+    /// The socket is not in the named (or any) mesh room.
+    #[error("{}", m::ERR_NOT_IN_ROOM)]
+    NotInMeshRoom,
+    /// The relay target is not in the sender's mesh room.
+    #[error("{}", m::ERR_TARGET_NOT_IN_ROOM)]
+    TargetNotInMeshRoom,
+    /// No target user given.
+    #[error("{}", d::ERR_TARGET_REQUIRED)]
+    TargetRequired,
+    /// A 1:1 call to oneself.
+    #[error("{}", d::ERR_CALL_SELF)]
+    CallSelf,
+    /// The callee is in another call.
+    #[error("{}", d::ERR_USER_BUSY)]
+    UserBusy,
+    /// The callee is offline.
+    #[error("{}", d::ERR_USER_UNAVAILABLE)]
+    UserUnavailable,
+    /// The caller is already in a call.
+    #[error("{}", d::ERR_ALREADY_IN_CALL)]
+    AlreadyInCall,
+    /// No 1:1 call of this socket matches the request.
+    #[error("{}", d::ERR_NO_CALL)]
+    NoSuchCall,
 }

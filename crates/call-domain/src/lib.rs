@@ -6,18 +6,28 @@
 //! opaque handles chosen by the caller through the [`Media`] trait, so dropping a participant
 //! drops (and, with RAII handles, closes) its transports, producers and consumers.
 //!
+//! Two peer-to-peer modes sit beside the SFU rooms: mesh group calls ([`MeshRooms`]) and 1:1
+//! calls ([`DirectCalls`]); `CallState` composes them with presence, so that a disconnect ends
+//! every call of the socket and availability spans all three modes.
+//!
 //! Directory data (users, conversations, members) is read through the [`Directory`] repository
 //! trait; [`MemoryDirectory`] is the embedded implementation.
 
+mod direct;
 mod directory;
 mod display;
 mod effects;
 mod error;
 mod media;
 mod memory_directory;
+mod mesh;
 mod room;
 mod state;
 
+pub use direct::{
+    CallId, DEFAULT_DIRECT_CALL_TIMEOUT, DirectCall, DirectCalls, DirectPhase, DirectTimeout,
+    Initiated,
+};
 pub use directory::{
     ConversationRecord, Directory, DirectoryError, MemberView, Roster, UserRecord,
 };
@@ -26,7 +36,9 @@ pub use effects::{Effect, OutEvent, PushRequest};
 pub use error::CallError;
 pub use media::Media;
 pub use memory_directory::{DirectoryData, MemoryDirectory};
+pub use mesh::{DEFAULT_MESH_MAX_PARTICIPANTS, MeshParticipant, MeshRoom, MeshRooms};
 pub use room::{ConsumeTarget, Participant, Room, TransportSlot};
+pub use state::PeerLimits;
 pub use state::{CallState, JoinRoom, Stats};
 
 /// A Socket.IO socket id.

@@ -1,13 +1,17 @@
 //! [`CallState`]: presence and SFU rooms as one state machine.
 
+use crate::direct::{CallId, DirectCall, DirectCalls, Initiated, NewCall};
 use crate::directory::{ConversationRecord, Roster};
 use crate::display::DisplayPolicy;
 use crate::effects::{Effect, OutEvent, PushRequest};
 use crate::error::CallError;
 use crate::media::Media;
+use crate::mesh::MeshRooms;
 use crate::room::{ConsumeTarget, ConsumerSlot, Participant, ProducerSlot, Room, TransportSlot};
 use crate::{RoomId, SocketId, UserId};
 use indexmap::{IndexMap, IndexSet};
+use signal_proto::direct::{CallRejected, RejectReason, UserAvailability, UserRegistered};
+use signal_proto::mesh::{MeshInvitation, SignalKind, TrackUpdate};
 use signal_proto::requests::{CallType, TransportDirection};
 use signal_proto::responses::{ActiveCall, ActiveCallsResponse, ProducerEntry};
 use signal_proto::server_events::{
@@ -16,6 +20,25 @@ use signal_proto::server_events::{
 };
 use signal_proto::{ConversationInfo, ParticipantInfo};
 use std::collections::HashMap;
+use std::time::Duration;
+
+/// Configurable limits of the peer-to-peer modes (mesh and 1:1 calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerLimits {
+    /// Most sockets in one mesh room (default 6); larger calls belong on the SFU.
+    pub mesh_max_participants: usize,
+    /// How long a 1:1 call may ring unanswered (default 45 s).
+    pub direct_call_timeout: Duration,
+}
+
+impl Default for PeerLimits {
+    fn default() -> Self {
+        Self {
+            mesh_max_participants: crate::mesh::DEFAULT_MESH_MAX_PARTICIPANTS,
+            direct_call_timeout: crate::direct::DEFAULT_DIRECT_CALL_TIMEOUT,
+        }
+    }
+}
 
 /// Object counts, for metrics and leak checks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,6 +63,8 @@ pub struct Stats {
 struct SocketEntry {
     user: Option<UserId>,
     room: Option<RoomId>,
+    /// Display name given with `register-user`.
+    name: Option<String>,
 }
 
 /// Everything `join_room` needs once the directory and the media layer have answered.
@@ -60,6 +85,8 @@ pub struct JoinRoom<M: Media> {
 /// Presence and group-call rooms. Pure: every method is synchronous and does no I/O.
 #[derive(Debug)]
 pub struct CallState<M: Media> {
+    mesh: MeshRooms,
+    direct: DirectCalls,
     sockets: HashMap<SocketId, SocketEntry>,
     users: HashMap<UserId, IndexSet<SocketId>>,
     rooms: IndexMap<RoomId, Room<M>>,
@@ -69,6 +96,8 @@ pub struct CallState<M: Media> {
 impl<M: Media> Default for CallState<M> {
     fn default() -> Self {
         Self {
+            mesh: MeshRooms::default(),
+            direct: DirectCalls::default(),
             sockets: HashMap::new(),
             users: HashMap::new(),
             rooms: IndexMap::new(),
@@ -140,15 +169,331 @@ impl<M: Media> CallState<M> {
             .collect()
     }
 
-    /// A socket disconnected: leave its room, forget it.
+    /// A socket disconnected: end its 1:1 call, leave its mesh and SFU rooms, forget it.
     pub fn disconnect(&mut self, socket: &str) -> Vec<Effect> {
         // Forget the user binding first so that the closed socket is not addressed.
+        let mut effects = Vec::new();
         if let Some(user) = self.sockets.get_mut(socket).and_then(|e| e.user.take()) {
             self.unbind_user(socket, &user);
+            effects.extend(self.direct.disconnect(socket, &user));
         }
-        let effects = self.leave_room(socket);
+        effects.extend(self.mesh.leave_any(socket));
+        effects.extend(self.leave_room(socket));
         self.sockets.remove(socket);
         effects
+    }
+
+    /// Set the peer-to-peer limits (builder style; call on a new state).
+    pub fn with_peer_limits(mut self, limits: PeerLimits) -> Self {
+        self.mesh = MeshRooms::new(limits.mesh_max_participants);
+        self.direct = DirectCalls::new(limits.direct_call_timeout);
+        self
+    }
+
+    /// `register-user {userId, userName}` (1:1 flow): bind the socket like `join`, remember the
+    /// display name; the `user-registered` response.
+    pub fn register_user(&mut self, socket: &str, user: &str, name: Option<&str>) -> OutEvent {
+        self.join(socket, user);
+        if let Some(entry) = self.sockets.get_mut(socket) {
+            entry.name = name
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned);
+        }
+        OutEvent::UserRegistered(UserRegistered {
+            user_id: user.to_owned(),
+            socket_id: socket.to_owned(),
+            success: true,
+        })
+    }
+
+    /// Whether `user` takes part in any call: a 1:1 call (ringing or answered), a mesh room or
+    /// an SFU room (from any of its sockets).
+    pub fn in_call(&self, user: &str) -> bool {
+        if self.direct.call_of(user).is_some() {
+            return true;
+        }
+        self.users.get(user).is_some_and(|sockets| {
+            sockets.iter().any(|s| {
+                self.mesh.room_of(s).is_some()
+                    || self.sockets.get(s).is_some_and(|e| e.room.is_some())
+            })
+        })
+    }
+
+    /// Online (a joined socket) and not in any call.
+    pub fn is_available(&self, user: &str) -> bool {
+        self.is_online(user) && !self.in_call(user)
+    }
+
+    /// `check-user-availability`: the `user-availability-response` for a joined socket.
+    pub fn availability(&self, socket: &str, target: Option<&str>) -> Result<OutEvent, CallError> {
+        let target = target.ok_or(CallError::TargetRequired)?;
+        self.user_of(socket).ok_or(CallError::JoinFirst)?;
+        Ok(OutEvent::UserAvailability(UserAvailability {
+            target_user_id: target.to_owned(),
+            is_available: self.is_available(target),
+        }))
+    }
+
+    // ----- 1:1 calls ------------------------------------------------------------------------
+
+    /// `initiate-call`: idle → calling. Errors for a socket that is not registered, a claimed
+    /// caller that is not the registered user, no target, calling oneself, or a caller already
+    /// in a call; [`Initiated::Refused`] (with `call-rejected` to the caller) for a busy or
+    /// offline callee.
+    pub fn initiate_call(
+        &mut self,
+        socket: &str,
+        claimed_caller: Option<&str>,
+        target: Option<&str>,
+        caller_name: Option<&str>,
+        call_type: &str,
+        offer: serde_json::Value,
+    ) -> Result<Initiated, CallError> {
+        let caller = self.user_of(socket).ok_or(CallError::JoinFirst)?.to_owned();
+        if claimed_caller.is_some_and(|c| c != caller) {
+            return Err(CallError::CallerMismatch);
+        }
+        let callee = target.ok_or(CallError::TargetRequired)?.to_owned();
+        if callee == caller {
+            return Err(CallError::CallSelf);
+        }
+        if self.in_call(&caller) {
+            return Err(CallError::AlreadyInCall);
+        }
+        let refused = if !self.is_online(&callee) {
+            Some((CallError::UserUnavailable, RejectReason::Unavailable))
+        } else if self.in_call(&callee) {
+            Some((CallError::UserBusy, RejectReason::Busy))
+        } else {
+            None
+        };
+        if let Some((error, reason)) = refused {
+            let effects = Effect::emit(
+                vec![socket.to_owned()],
+                OutEvent::CallRejected(CallRejected {
+                    call_id: None,
+                    from: callee,
+                    reason,
+                }),
+            )
+            .into_iter()
+            .collect();
+            return Ok(Initiated::Refused { error, effects });
+        }
+        let caller_name = caller_name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .or_else(|| self.sockets.get(socket).and_then(|e| e.name.clone()))
+            .unwrap_or_else(|| format!("User {caller}"));
+        let callee_sockets = self.sockets_of(&callee);
+        let (call_id, effects, timeout) = self.direct.start(NewCall {
+            caller,
+            caller_socket: socket.to_owned(),
+            caller_name,
+            callee,
+            callee_sockets,
+            call_type: call_type.to_owned(),
+            offer,
+        });
+        Ok(Initiated::Ringing {
+            call_id,
+            effects,
+            timeout,
+        })
+    }
+
+    fn registered(&self, socket: &str) -> Result<UserId, CallError> {
+        self.user_of(socket)
+            .map(str::to_owned)
+            .ok_or(CallError::JoinFirst)
+    }
+
+    /// `call-accepted` from one of the callee's ringing sockets: calling → in progress.
+    pub fn accept_call(
+        &mut self,
+        socket: &str,
+        target: Option<&str>,
+        call_id: Option<&str>,
+        answer: serde_json::Value,
+    ) -> Result<Vec<Effect>, CallError> {
+        let user = self.registered(socket)?;
+        self.direct.accept(socket, &user, target, call_id, answer)
+    }
+
+    /// `call-rejected` from one of the callee's ringing sockets: calling → ended.
+    pub fn reject_call(
+        &mut self,
+        socket: &str,
+        target: Option<&str>,
+        call_id: Option<&str>,
+    ) -> Result<Vec<Effect>, CallError> {
+        let user = self.registered(socket)?;
+        self.direct.reject(socket, &user, target, call_id)
+    }
+
+    /// `call-ended` from a party socket: cancel, decline or hang up → ended.
+    pub fn end_call(
+        &mut self,
+        socket: &str,
+        target: Option<&str>,
+        call_id: Option<&str>,
+    ) -> Result<Vec<Effect>, CallError> {
+        let user = self.registered(socket)?;
+        self.direct.hang_up(socket, &user, target, call_id)
+    }
+
+    /// `ice-candidate` from a party socket, to the other party of that call only.
+    pub fn relay_call_candidate(
+        &self,
+        socket: &str,
+        target: Option<&str>,
+        call_id: Option<&str>,
+        candidate: serde_json::Value,
+    ) -> Result<Vec<Effect>, CallError> {
+        let user = self.registered(socket)?;
+        self.direct
+            .relay_candidate(socket, &user, target, call_id, candidate)
+    }
+
+    /// The ring timeout of call `id` fired: `call-ended {timeout}` to both parties if it still
+    /// rings, nothing otherwise.
+    pub fn expire_direct_call(&mut self, id: CallId) -> Vec<Effect> {
+        self.direct.expire(id)
+    }
+
+    /// The 1:1 call `id`, if it exists.
+    pub fn direct_call(&self, id: CallId) -> Option<&DirectCall> {
+        self.direct.call(id)
+    }
+
+    /// The 1:1 call `user` is in, if any.
+    pub fn direct_call_of(&self, user: &str) -> Option<&DirectCall> {
+        self.direct.call_of(user)
+    }
+
+    /// All 1:1 calls.
+    pub fn direct_calls(&self) -> &DirectCalls {
+        &self.direct
+    }
+
+    // ----- mesh rooms -----------------------------------------------------------------------
+
+    /// All mesh rooms.
+    pub fn mesh(&self) -> &MeshRooms {
+        &self.mesh
+    }
+
+    /// Check a `groupcall:join` before touching the directory: room id given, socket joined,
+    /// room not full (unless the socket is in it already). Returns the user.
+    pub fn check_mesh_join(
+        &self,
+        socket: &str,
+        room_id: Option<&str>,
+    ) -> Result<UserId, CallError> {
+        let room_id = room_id
+            .filter(|r| !r.is_empty())
+            .ok_or(CallError::RoomIdRequired)?;
+        let user = self.registered(socket)?;
+        let count = self
+            .mesh
+            .room(room_id)
+            .map_or(0, crate::mesh::MeshRoom::participant_count);
+        if self.mesh.room_of(socket) != Some(room_id) && count >= self.mesh.max_participants() {
+            return Err(CallError::MeshRoomFull(self.mesh.max_participants()));
+        }
+        Ok(user)
+    }
+
+    /// `groupcall:join` once membership is confirmed: the joiner's view (`groupcall:joined`)
+    /// and `groupcall:participant-joined` to the others.
+    pub fn mesh_join(
+        &mut self,
+        socket: &str,
+        room_id: &str,
+        info: ParticipantInfo,
+        tracks: TrackUpdate,
+    ) -> Result<(OutEvent, Vec<Effect>), CallError> {
+        let user = self.registered(socket)?;
+        self.mesh.join(socket, &user, room_id, info, tracks)
+    }
+
+    /// `groupcall:leave`.
+    pub fn mesh_leave(
+        &mut self,
+        socket: &str,
+        room_id: Option<&str>,
+    ) -> Result<Vec<Effect>, CallError> {
+        self.mesh.leave(socket, room_id)
+    }
+
+    /// `groupcall:webrtc-*`: relay between participants of the same mesh room only.
+    pub fn mesh_relay(
+        &self,
+        socket: &str,
+        room_id: Option<&str>,
+        target_user: Option<&str>,
+        target_socket: Option<&str>,
+        kind: SignalKind,
+        blob: serde_json::Value,
+    ) -> Result<Vec<Effect>, CallError> {
+        let target = target_user.ok_or(CallError::TargetRequired)?;
+        self.mesh
+            .relay(socket, room_id, target, target_socket, kind, blob)
+    }
+
+    /// `groupcall:update-tracks`.
+    pub fn mesh_update_tracks(
+        &mut self,
+        socket: &str,
+        room_id: Option<&str>,
+        update: TrackUpdate,
+    ) -> Result<Vec<Effect>, CallError> {
+        self.mesh.update_tracks(socket, room_id, update)
+    }
+
+    /// `groupcall:invitation`: ring members of the conversation (only `targets` when given)
+    /// except the inviter and users already in the mesh room, on all their sockets. The inviter
+    /// must be a member. Returns the number of users rung and the effects.
+    pub fn mesh_invite(
+        &self,
+        socket: &str,
+        roster: &Roster,
+        call_type: &str,
+        targets: Option<&[String]>,
+        display: &DisplayPolicy,
+    ) -> Result<(usize, Vec<Effect>), CallError> {
+        let inviter = self.registered(socket)?;
+        let record = roster.member(&inviter).ok_or(CallError::NotInGroup)?;
+        let room_id = roster.conversation.id.clone();
+        let room = self.mesh.room(&room_id);
+        let invited: Vec<&UserId> = roster
+            .members
+            .iter()
+            .map(|m| &m.id)
+            .filter(|id| **id != inviter)
+            .filter(|id| targets.is_none_or(|t| t.contains(id)))
+            .filter(|id| !room.is_some_and(|r| r.has_user(id)))
+            .collect();
+        let count = invited.len();
+        let to = self.sockets_of_all(invited);
+        let effects = Effect::emit(
+            to,
+            OutEvent::MeshInvitation(MeshInvitation {
+                room_id: room_id.clone(),
+                conversation_id: room_id,
+                caller_id: inviter.clone(),
+                call_type: call_type.to_owned(),
+                mode: "mesh".to_owned(),
+                caller_info: display.caller_info(record),
+                conversation_info: display.conversation_info(&roster.conversation),
+            }),
+        )
+        .into_iter()
+        .collect();
+        Ok((count, effects))
     }
 
     // ----- active calls ---------------------------------------------------------------------

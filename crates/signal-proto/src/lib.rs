@@ -4,13 +4,16 @@
 //! `docs/protocol.md`): field names are camelCase exactly as the Node server sends them.
 //! Requests are lenient where real clients are (ids as strings or numbers); responses are exact.
 
+pub mod direct;
 pub mod errors;
 pub mod events;
 pub mod ids;
 pub mod info;
+pub mod mesh;
 pub mod requests;
 pub mod responses;
 pub mod server_events;
+pub mod signal;
 
 pub use ids::IdLike;
 pub use info::{CallerInfo, ConversationInfo, ParticipantInfo};

@@ -43,7 +43,7 @@ pub fn decode<T: DeserializeOwned + Validate>(value: Value) -> Result<T, Payload
     Ok(request)
 }
 
-fn check_id(field: &str, id: &str) -> Result<(), PayloadError> {
+pub(crate) fn check_id(field: &str, id: &str) -> Result<(), PayloadError> {
     if id.is_empty() || id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
         return Err(PayloadError(format!(
             "{field} must be a non-empty string of at most {MAX_ID_LEN} printable characters"

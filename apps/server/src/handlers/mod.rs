@@ -1,7 +1,9 @@
 //! Socket event handlers: translate events to domain commands and media operations, execute
 //! the resulting effects. One file per concern.
 
+pub mod direct;
 pub mod group_call;
+pub mod mesh;
 pub mod presence;
 pub mod sfu;
 
@@ -13,7 +15,7 @@ use signal_proto::responses::ErrorResponse;
 use socketioxide::extract::{AckSender, SocketRef};
 
 /// Route one request to its handler.
-pub async fn dispatch(app: &App, socket: &SocketRef, req: Request) {
+pub async fn dispatch(app: &std::sync::Arc<App>, socket: &SocketRef, req: Request) {
     let sid = socket.id.to_string();
     let Request {
         event,
@@ -35,6 +37,8 @@ pub async fn dispatch(app: &App, socket: &SocketRef, req: Request) {
         ev::LEAVE_ROOM => sfu::leave_room(app, &sid, ack),
         ev::RESTART_ICE => sfu::restart_ice(app, &sid, data, ack).await,
         ev::CLOSE_PRODUCER => sfu::close_producer(app, &sid, data, ack),
+        e if direct::EVENTS.contains(&e) => direct::handle(app, &sid, e, data, ack, has_ack),
+        e if mesh::EVENTS.contains(&e) => mesh::handle(app, &sid, e, data, ack, has_ack).await,
         other => tracing::warn!(event = other, "no handler"),
     }
     app.publish_gauges();

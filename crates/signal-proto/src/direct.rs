@@ -1,0 +1,490 @@
+//! 1:1 calls (Threads seed `004_…`): event names, request payloads, server events.
+//!
+//! The seed shows two spellings for the peer: `{targetUserId, callerId, …}` and `{from, to, …}`.
+//! Requests accept both (`targetUserId` ≡ `to`, `callerId` ≡ `from`), ids as strings or numbers.
+//! Events the server sends carry both spellings where the seed's clients read either
+//! (`incoming-call` has `callerId` and `from`).
+
+use crate::ids::IdLike;
+use crate::requests::{PayloadError, Validate};
+use crate::signal::{MAX_CANDIDATE_BYTES, MAX_SDP_BYTES, check_blob, check_name, either_id};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+// ----- event names -------------------------------------------------------------------------
+
+/// Client → server: bind the socket to a user (`{userId, userName}`).
+pub const REGISTER_USER: &str = "register-user";
+/// Server → client: answer to `register-user`.
+pub const USER_REGISTERED: &str = "user-registered";
+/// Client → server: is a user online and not in any call?
+pub const CHECK_USER_AVAILABILITY: &str = "check-user-availability";
+/// Server → client: answer to `check-user-availability`.
+pub const USER_AVAILABILITY_RESPONSE: &str = "user-availability-response";
+/// Client → server: call a user (with the SDP offer).
+pub const INITIATE_CALL: &str = "initiate-call";
+/// Server → client: a call rings (every socket of the callee).
+pub const INCOMING_CALL: &str = "incoming-call";
+/// Both directions: the callee answers (C→S); the caller learns it (S→C).
+pub const CALL_ACCEPTED: &str = "call-accepted";
+/// Both directions: the callee declines (C→S); the caller learns it (S→C).
+pub const CALL_REJECTED: &str = "call-rejected";
+/// Both directions: a party hangs up (C→S); the call is over (S→C, with a reason).
+pub const CALL_ENDED: &str = "call-ended";
+/// Both directions: an ICE candidate for the other party of the call.
+pub const ICE_CANDIDATE: &str = "ice-candidate";
+/// Server → client (Huddle addition): a 1:1 request without callback failed.
+pub const CALL_ERROR: &str = "call-error";
+
+// ----- error strings -------------------------------------------------------------------------
+
+/// No target user in the payload.
+pub const ERR_TARGET_REQUIRED: &str = "targetUserId required";
+/// Calling oneself.
+pub const ERR_CALL_SELF: &str = "You cannot call yourself";
+/// The callee is in another call.
+pub const ERR_USER_BUSY: &str = "User is busy";
+/// The callee is offline.
+pub const ERR_USER_UNAVAILABLE: &str = "User is not available";
+/// The caller is already in a call.
+pub const ERR_ALREADY_IN_CALL: &str = "You are already in a call";
+/// No call of this socket matches the request (wrong peer, wrong call id, wrong phase, or a
+/// device that is not the one in the call).
+pub const ERR_NO_CALL: &str = "No such call";
+
+// ----- requests ------------------------------------------------------------------------------
+
+/// `register-user {userId, userName, socketId?}` (`socketId` is ignored: the server knows it).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterUserRequest {
+    /// The user id.
+    #[serde(default)]
+    pub user_id: Option<IdLike>,
+    /// Display name, used as `callerName` when `initiate-call` carries none.
+    #[serde(default)]
+    pub user_name: Option<String>,
+}
+
+impl RegisterUserRequest {
+    /// The normalised user id (validated non-empty by [`Validate`]).
+    pub fn user(&self) -> String {
+        self.user_id
+            .as_ref()
+            .map(IdLike::normalized)
+            .unwrap_or_default()
+    }
+}
+
+impl Validate for RegisterUserRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        if either_id(("userId", "userId"), self.user_id.as_ref(), None)?.is_none() {
+            return Err(PayloadError("userId required".into()));
+        }
+        check_name("userName", self.user_name.as_deref())
+    }
+}
+
+/// `check-user-availability {targetUserId}` (or `{to}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailabilityRequest {
+    /// The user asked about.
+    #[serde(default)]
+    pub target_user_id: Option<IdLike>,
+    /// Alternative spelling of `targetUserId`.
+    #[serde(default)]
+    pub to: Option<IdLike>,
+}
+
+impl AvailabilityRequest {
+    /// The target user, if given.
+    pub fn target(&self) -> Option<String> {
+        either_id(TARGET, self.target_user_id.as_ref(), self.to.as_ref())
+            .ok()
+            .flatten()
+    }
+}
+
+impl Validate for AvailabilityRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        either_id(TARGET, self.target_user_id.as_ref(), self.to.as_ref()).map(drop)
+    }
+}
+
+const TARGET: (&str, &str) = ("targetUserId", "to");
+const CALLER: (&str, &str) = ("callerId", "from");
+
+/// `initiate-call {targetUserId, callerId, callerName, offer, callType?}` or
+/// `{to, from, offer}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitiateCallRequest {
+    /// The callee.
+    #[serde(default)]
+    pub target_user_id: Option<IdLike>,
+    /// Alternative spelling of `targetUserId`.
+    #[serde(default)]
+    pub to: Option<IdLike>,
+    /// The caller (must be the user registered on the socket when given).
+    #[serde(default)]
+    pub caller_id: Option<IdLike>,
+    /// Alternative spelling of `callerId`.
+    #[serde(default)]
+    pub from: Option<IdLike>,
+    /// Caller display name (default: the `register-user` name, else `"User <id>"`).
+    #[serde(default)]
+    pub caller_name: Option<String>,
+    /// The SDP offer (opaque, at most [`MAX_SDP_BYTES`]).
+    #[serde(default)]
+    pub offer: Option<Value>,
+    /// `"video"` (default) or `"audio"`, passed on to the callee.
+    #[serde(default)]
+    pub call_type: Option<String>,
+}
+
+impl InitiateCallRequest {
+    /// The callee, if given.
+    pub fn target(&self) -> Option<String> {
+        either_id(TARGET, self.target_user_id.as_ref(), self.to.as_ref())
+            .ok()
+            .flatten()
+    }
+
+    /// The claimed caller, if given.
+    pub fn caller(&self) -> Option<String> {
+        either_id(CALLER, self.caller_id.as_ref(), self.from.as_ref())
+            .ok()
+            .flatten()
+    }
+
+    /// The call type, `"video"` by default.
+    pub fn call_type(&self) -> &str {
+        match self.call_type.as_deref() {
+            Some("audio") => "audio",
+            _ => "video",
+        }
+    }
+}
+
+impl Validate for InitiateCallRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        either_id(TARGET, self.target_user_id.as_ref(), self.to.as_ref())?;
+        either_id(CALLER, self.caller_id.as_ref(), self.from.as_ref())?;
+        check_name("callerName", self.caller_name.as_deref())?;
+        if let Some(t) = &self.call_type
+            && t != "audio"
+            && t != "video"
+        {
+            return Err(PayloadError(
+                "callType must be \"video\" or \"audio\"".into(),
+            ));
+        }
+        check_blob("offer", self.offer.as_ref(), MAX_SDP_BYTES)
+    }
+}
+
+/// `call-accepted {targetUserId, answer, callId?}` or `{to, answer}` (sent by the callee).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallAcceptedRequest {
+    /// The caller.
+    #[serde(default)]
+    pub target_user_id: Option<IdLike>,
+    /// Alternative spelling of `targetUserId`.
+    #[serde(default)]
+    pub to: Option<IdLike>,
+    /// The call (optional: a user is in at most one 1:1 call).
+    #[serde(default)]
+    pub call_id: Option<IdLike>,
+    /// The SDP answer (opaque, at most [`MAX_SDP_BYTES`]).
+    #[serde(default)]
+    pub answer: Option<Value>,
+}
+
+impl Validate for CallAcceptedRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        either_id(TARGET, self.target_user_id.as_ref(), self.to.as_ref())?;
+        either_id(("callId", "callId"), self.call_id.as_ref(), None)?;
+        check_blob("answer", self.answer.as_ref(), MAX_SDP_BYTES)
+    }
+}
+
+/// `call-rejected` / `call-ended` `{targetUserId?, callId?}` (or `{to}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallControlRequest {
+    /// The other party.
+    #[serde(default)]
+    pub target_user_id: Option<IdLike>,
+    /// Alternative spelling of `targetUserId`.
+    #[serde(default)]
+    pub to: Option<IdLike>,
+    /// The call.
+    #[serde(default)]
+    pub call_id: Option<IdLike>,
+}
+
+impl Validate for CallControlRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        either_id(TARGET, self.target_user_id.as_ref(), self.to.as_ref())?;
+        either_id(("callId", "callId"), self.call_id.as_ref(), None).map(drop)
+    }
+}
+
+/// `ice-candidate {targetUserId, candidate, callId?}` (or `{to, candidate}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceCandidateRequest {
+    /// The other party.
+    #[serde(default)]
+    pub target_user_id: Option<IdLike>,
+    /// Alternative spelling of `targetUserId`.
+    #[serde(default)]
+    pub to: Option<IdLike>,
+    /// The call.
+    #[serde(default)]
+    pub call_id: Option<IdLike>,
+    /// The candidate (opaque, at most [`MAX_CANDIDATE_BYTES`]).
+    #[serde(default)]
+    pub candidate: Option<Value>,
+}
+
+impl Validate for IceCandidateRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        either_id(TARGET, self.target_user_id.as_ref(), self.to.as_ref())?;
+        either_id(("callId", "callId"), self.call_id.as_ref(), None)?;
+        check_blob("candidate", self.candidate.as_ref(), MAX_CANDIDATE_BYTES)
+    }
+}
+
+/// The peer and call id of a request, normalised (used by the accept / reject / end / ICE
+/// handlers alike).
+pub trait Addressed {
+    /// The other party, if given.
+    fn target(&self) -> Option<String>;
+    /// The call id, if given.
+    fn call_id(&self) -> Option<String>;
+}
+
+macro_rules! addressed {
+    ($($t:ty),*) => {$(
+        impl Addressed for $t {
+            fn target(&self) -> Option<String> {
+                either_id(TARGET, self.target_user_id.as_ref(), self.to.as_ref())
+                    .ok()
+                    .flatten()
+            }
+            fn call_id(&self) -> Option<String> {
+                self.call_id.as_ref().map(IdLike::normalized)
+            }
+        }
+    )*};
+}
+
+addressed!(CallAcceptedRequest, CallControlRequest, IceCandidateRequest);
+
+// ----- server events -------------------------------------------------------------------------
+
+/// `user-registered {userId, socketId, success}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRegistered {
+    /// The registered user.
+    pub user_id: String,
+    /// The socket.
+    pub socket_id: String,
+    /// Always true (failures are errors).
+    pub success: bool,
+}
+
+/// `user-availability-response {targetUserId, isAvailable}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserAvailability {
+    /// The user asked about.
+    pub target_user_id: String,
+    /// Online and not in any call (1:1, mesh or SFU).
+    pub is_available: bool,
+}
+
+/// `incoming-call {callId, callerId, from, callerName, callType, offer}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IncomingCall {
+    /// The call.
+    pub call_id: String,
+    /// The caller's user id.
+    pub caller_id: String,
+    /// Same as `callerId` (the seed's second spelling).
+    pub from: String,
+    /// The caller's display name.
+    pub caller_name: String,
+    /// `"video"` / `"audio"`.
+    pub call_type: String,
+    /// The caller's SDP offer, as sent.
+    pub offer: Value,
+}
+
+/// Initiate ack: `{success: true, callId}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallStarted {
+    /// Always true.
+    pub success: bool,
+    /// The new call.
+    pub call_id: String,
+}
+
+/// `call-accepted {callId, from, answer}` (to the caller).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallAccepted {
+    /// The call.
+    pub call_id: String,
+    /// The callee's user id.
+    pub from: String,
+    /// The callee's SDP answer, as sent.
+    pub answer: Value,
+}
+
+/// Why a call was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RejectReason {
+    /// The callee declined.
+    Rejected,
+    /// The callee is in another call.
+    Busy,
+    /// The callee is offline.
+    Unavailable,
+}
+
+/// `call-rejected {callId?, from, reason}` (to the caller).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallRejected {
+    /// The call (absent when it was refused before it existed: busy / unavailable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    /// The callee's user id.
+    pub from: String,
+    /// Why.
+    pub reason: RejectReason,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndReason {
+    /// A party hung up an answered call.
+    Hangup,
+    /// The caller hung up before the call was answered.
+    Cancelled,
+    /// Unanswered within the configured time.
+    Timeout,
+    /// The other party's socket disconnected.
+    Disconnect,
+    /// To the callee's other devices: one device answered.
+    AnsweredElsewhere,
+    /// To the callee's other devices: one device declined.
+    RejectedElsewhere,
+}
+
+/// `call-ended {callId, from?, reason}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallEnded {
+    /// The call.
+    pub call_id: String,
+    /// The other party's user id (absent on timeout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Why.
+    pub reason: EndReason,
+}
+
+/// `ice-candidate {callId, from, candidate}` (relayed to the other party).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceCandidate {
+    /// The call.
+    pub call_id: String,
+    /// The sender's user id.
+    pub from: String,
+    /// The candidate, as sent.
+    pub candidate: Value,
+}
+
+/// `call-error {message}` (Huddle addition).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallErrorEvent {
+    /// What went wrong.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::requests::decode;
+    use serde_json::json;
+
+    #[test]
+    fn both_spellings() {
+        let a: InitiateCallRequest = decode(
+            json!({"targetUserId": 2, "callerId": "1", "callerName": "A", "offer": {"type": "offer", "sdp": "v=0"}}),
+        )
+        .map_err(|e| e.to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.target().as_deref(), Some("2"));
+        assert_eq!(a.caller().as_deref(), Some("1"));
+        let b: InitiateCallRequest =
+            decode(json!({"to": "2", "from": 1, "offer": {"type": "offer"}}))
+                .map_err(|e| e.to_string())
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(b.target().as_deref(), Some("2"));
+        assert_eq!(b.caller().as_deref(), Some("1"));
+        assert_eq!(b.call_type(), "video");
+    }
+
+    #[test]
+    fn malformed() {
+        assert!(decode::<InitiateCallRequest>(json!({"to": "2"})).is_err());
+        assert!(decode::<InitiateCallRequest>(json!({"to": "2", "offer": 5})).is_err());
+        assert!(
+            decode::<InitiateCallRequest>(json!({"to": "2", "targetUserId": "3", "offer": {}}))
+                .is_err()
+        );
+        assert!(
+            decode::<InitiateCallRequest>(
+                json!({"to": "2", "offer": {"sdp": "x".repeat(MAX_SDP_BYTES)}})
+            )
+            .is_err()
+        );
+        assert!(decode::<InitiateCallRequest>(json!("2")).is_err());
+        assert!(decode::<RegisterUserRequest>(json!({})).is_err());
+        assert!(decode::<RegisterUserRequest>(json!({"userId": [1]})).is_err());
+        assert!(decode::<CallAcceptedRequest>(json!({"to": 1})).is_err());
+        assert!(decode::<IceCandidateRequest>(json!({"to": 1, "candidate": null})).is_err());
+        assert!(decode::<CallControlRequest>(json!({"callId": ""})).is_err());
+        assert!(decode::<CallControlRequest>(json!(null)).is_ok());
+    }
+
+    #[test]
+    fn wire_shapes() {
+        let v = serde_json::to_value(CallEnded {
+            call_id: "1".into(),
+            from: None,
+            reason: EndReason::AnsweredElsewhere,
+        })
+        .unwrap_or_default();
+        assert_eq!(v, json!({"callId": "1", "reason": "answered-elsewhere"}));
+        let v = serde_json::to_value(CallRejected {
+            call_id: None,
+            from: "2".into(),
+            reason: RejectReason::Busy,
+        })
+        .unwrap_or_default();
+        assert_eq!(v, json!({"from": "2", "reason": "busy"}));
+    }
+}
