@@ -131,7 +131,15 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
         build.arg("--release");
     }
     // `--bins`, not `--bin huddle`: a `--bin` filter would apply to every package.
-    build.args(["-p", "server", "-p", "loadgen", "-p", "media-bench", "--bins"]);
+    build.args([
+        "-p",
+        "server",
+        "-p",
+        "loadgen",
+        "-p",
+        "media-bench",
+        "--bins",
+    ]);
     if no_build {
         println!("==> bench: --no-build: using the {profile} binaries in target/");
     } else {

@@ -28,6 +28,8 @@ pub struct App {
     pub io: SocketIo,
     /// Queue limit per socket.
     pub max_pending_per_socket: usize,
+    /// Sustained request rate per socket.
+    pub max_events_per_second: u32,
     /// Set once shutdown has begun.
     pub shutting_down: AtomicBool,
     /// Authenticated identity of each socket (JWT mode only).

@@ -43,6 +43,9 @@ pub struct Config {
     /// What to run (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// TOML configuration file (keys are flag names); flags and environment override it.
+    #[arg(long = "config", env = "HUDDLE_CONFIG")]
+    pub config_file: Option<PathBuf>,
     /// HTTP / Socket.IO listen address.
     #[arg(long, env = "HUDDLE_LISTEN", default_value = "0.0.0.0:8000")]
     pub listen: SocketAddr,
@@ -78,6 +81,24 @@ pub struct Config {
     /// Engine.IO ping timeout (ms): a socket silent this long after a ping is dropped.
     #[arg(long, env = "HUDDLE_PING_TIMEOUT_MS", default_value_t = 20_000)]
     pub ping_timeout_ms: u64,
+    /// Largest accepted Socket.IO message (bytes).
+    #[arg(long, env = "HUDDLE_MAX_PAYLOAD_BYTES", default_value_t = 256 * 1024)]
+    pub max_payload_bytes: u64,
+    /// Requests per second one socket may send (sustained; bursts up to five times as many, 0 = unlimited).
+    #[arg(long, env = "HUDDLE_MAX_EVENTS_PER_SECOND", default_value_t = 100)]
+    pub max_events_per_second: u32,
+    /// Transports per socket.
+    #[arg(long, env = "HUDDLE_MAX_TRANSPORTS_PER_SOCKET", default_value_t = 4)]
+    pub max_transports_per_socket: usize,
+    /// Producers per socket.
+    #[arg(long, env = "HUDDLE_MAX_PRODUCERS_PER_SOCKET", default_value_t = 8)]
+    pub max_producers_per_socket: usize,
+    /// Consumers per socket.
+    #[arg(long, env = "HUDDLE_MAX_CONSUMERS_PER_SOCKET", default_value_t = 512)]
+    pub max_consumers_per_socket: usize,
+    /// Participants per SFU room.
+    #[arg(long, env = "HUDDLE_MAX_PARTICIPANTS_PER_ROOM", default_value_t = 100)]
+    pub max_participants_per_room: usize,
     /// Maximum queued requests per socket before new ones are refused.
     #[arg(long, env = "HUDDLE_MAX_PENDING_PER_SOCKET", default_value_t = 256)]
     pub max_pending_per_socket: usize,
@@ -160,9 +181,49 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Parse the command line, with `HUDDLE_*` environment variables and an optional TOML
+    /// file (`--config FILE` or `HUDDLE_CONFIG`) as fallbacks, in that order of precedence
+    /// (a file setting is used only when neither the flag nor its variable is given).
+    /// File keys are the flag names (`listen = "0.0.0.0:8000"`, `max-transports-per-socket = 4`;
+    /// underscores work too).
+    pub fn load() -> anyhow::Result<Self> {
+        let args: Vec<String> = std::env::args().collect();
+        let file = args
+            .iter()
+            .position(|a| a == "--config")
+            .and_then(|i| args.get(i + 1).cloned())
+            .or_else(|| {
+                args.iter()
+                    .find_map(|a| a.strip_prefix("--config=").map(str::to_owned))
+            })
+            .or_else(|| std::env::var("HUDDLE_CONFIG").ok());
+        let mut args = args;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("reading config file {path}: {e}"))?;
+            for (env, flag, value) in file_settings(&text)? {
+                let on_cli = args
+                    .iter()
+                    .any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
+                if on_cli || std::env::var_os(&env).is_some() {
+                    continue;
+                }
+                match value.as_str() {
+                    "true" => args.push(flag),
+                    "false" => {}
+                    _ => {
+                        args.push(flag);
+                        args.push(value);
+                    }
+                }
+            }
+        }
+        Ok(Self::parse_from(args))
+    }
+
     /// Whether authentication must be chosen explicitly (a real user database is configured).
     pub fn requires_explicit_auth(&self) -> bool {
-        false
+        self.database().is_some()
     }
 
     /// The demo page directory to serve: `--web-dir`, else the source tree's `web/dist` when
@@ -174,6 +235,16 @@ impl Config {
                 .is_file()
                 .then(|| dist.canonicalize().unwrap_or(dist))
         })
+    }
+
+    /// The domain limits this configuration sets.
+    pub fn limits(&self) -> call_domain::Limits {
+        call_domain::Limits {
+            transports_per_socket: self.max_transports_per_socket,
+            producers_per_socket: self.max_producers_per_socket,
+            consumers_per_socket: self.max_consumers_per_socket,
+            participants_per_room: self.max_participants_per_room,
+        }
     }
 
     /// The database URL: `--database-url` / `DATABASE_URL`, else `HUDDLE_DATABASE_URL`.
@@ -199,5 +270,59 @@ impl Config {
                 self.direct_call_timeout_secs.max(1),
             ),
         }
+    }
+}
+
+/// `(environment variable, flag, value)` for each key of a TOML configuration file.
+pub fn file_settings(text: &str) -> anyhow::Result<Vec<(String, String, String)>> {
+    let table: toml::Table =
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("invalid config file: {e}"))?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let flag_name = key.to_ascii_lowercase().replace('_', "-");
+            let env = match flag_name.as_str() {
+                "database-url" => "DATABASE_URL".to_owned(),
+                k => format!("HUDDLE_{}", k.replace('-', "_").to_ascii_uppercase()),
+            };
+            let value = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => anyhow::bail!("config key {key}: unsupported value {other}"),
+            };
+            Ok((env, format!("--{flag_name}"), value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_keys_map_to_env_names() {
+        let vars = file_settings(
+            "listen = \"127.0.0.1:9000\"\nmax-transports-per-socket = 3\ndatabase_url = \"postgres://x\"\n",
+        )
+        .unwrap_or_default();
+        let has = |e: &str, f: &str, v: &str| vars.contains(&(e.into(), f.into(), v.into()));
+        assert!(has("HUDDLE_LISTEN", "--listen", "127.0.0.1:9000"));
+        assert!(has(
+            "HUDDLE_MAX_TRANSPORTS_PER_SOCKET",
+            "--max-transports-per-socket",
+            "3"
+        ));
+        assert!(has("DATABASE_URL", "--database-url", "postgres://x"));
+        assert!(file_settings("[table]\nx = 1").is_err());
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::default();
+        assert_eq!(c.listen.port(), 8000);
+        assert_eq!(c.limits().transports_per_socket, 4);
+        assert!(c.worker_count() >= 1);
     }
 }

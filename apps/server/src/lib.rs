@@ -20,6 +20,7 @@ pub mod handlers;
 pub mod http;
 pub mod media;
 pub mod push;
+pub mod rate;
 pub mod socket;
 
 pub use config::{AuthMode, Config, LogFormat};
@@ -93,6 +94,9 @@ impl HuddleBuilder {
     /// Start the media workers and build the router (Socket.IO at `/socket.io`, HTTP routes).
     pub async fn build(self) -> anyhow::Result<(axum::Router, HuddleHandle)> {
         let config = self.config;
+        // Authentication is settled first: a misconfiguration must stop start-up before any
+        // database or media work.
+        let verifier = auth_verifier(&config)?;
         let database = match (&self.directory, config.database()) {
             (None, Some(url)) => Some(open_database(&config, url).await?),
             _ => None,
@@ -119,7 +123,6 @@ impl HuddleBuilder {
                 (Arc::new(memory), demo)
             }
         };
-        let verifier = auth_verifier(&config)?;
         let sfu = Sfu::new(SfuConfig {
             workers: config.worker_count(),
             listen_ip: config.rtc_listen_ip,
@@ -132,10 +135,14 @@ impl HuddleBuilder {
         let (layer, io) = SocketIo::builder()
             .ping_interval(Duration::from_millis(config.ping_interval_ms))
             .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
+            .max_payload(config.max_payload_bytes)
+            .ws_max_message_size(usize::try_from(config.max_payload_bytes).unwrap_or(usize::MAX))
+            .ws_max_frame_size(usize::try_from(config.max_payload_bytes).unwrap_or(usize::MAX))
             .build_layer();
         let app = Arc::new(App {
             state: Mutex::new(
-                call_domain::CallState::new().with_peer_limits(config.peer_limits()),
+                call_domain::CallState::with_limits(config.limits())
+                    .with_peer_limits(config.peer_limits()),
             ),
             sfu,
             directory: CountingDirectory::new(directory),
@@ -145,6 +152,7 @@ impl HuddleBuilder {
             push,
             io: io.clone(),
             max_pending_per_socket: config.max_pending_per_socket,
+            max_events_per_second: config.max_events_per_second,
             shutting_down: AtomicBool::new(false),
             identities: Mutex::new(Default::default()),
         });
@@ -187,66 +195,6 @@ impl HuddleBuilder {
         })
         .layer(layer);
         Ok((router, HuddleHandle { app }))
-    }
-}
-
-/// The JWT verifier the configuration asks for, or `None` for `HUDDLE_AUTH=none`.
-fn auth_verifier(config: &Config) -> anyhow::Result<Option<Arc<JwtVerifier>>> {
-    let verifier = match (&config.jwt_secret, &config.jwt_public_key) {
-        (Some(secret), _) => Some(JwtVerifier::hs256(secret.as_bytes())),
-        (None, Some(path)) => Some(JwtVerifier::from_file(path)?),
-        (None, None) => None,
-    }
-    .map(|v| {
-        Arc::new(
-            v.audience(config.jwt_audience.clone())
-                .issuer(config.jwt_issuer.clone()),
-        )
-    });
-    match (config.auth, verifier) {
-        (Some(AuthMode::None), _) => {
-            tracing::warn!("HUDDLE_AUTH=none: clients are trusted to say who they are");
-            Ok(None)
-        }
-        (Some(AuthMode::Jwt), None) => anyhow::bail!(
-            "HUDDLE_AUTH=jwt needs a key: set HUDDLE_JWT_SECRET or HUDDLE_JWT_PUBLIC_KEY"
-        ),
-        (_, Some(v)) => {
-            tracing::info!("connections must present a JWT");
-            Ok(Some(v))
-        }
-        (None, None) => {
-            if config.requires_explicit_auth() {
-                anyhow::bail!(
-                    "a database is configured but no authentication: set HUDDLE_JWT_SECRET / \
-                     HUDDLE_JWT_PUBLIC_KEY for JWT auth, or HUDDLE_AUTH=none to trust clients"
-                );
-            }
-            tracing::warn!(
-                "no authentication configured: the embedded demo trusts clients' `join` \
-                 (set HUDDLE_AUTH=none to silence, or configure a JWT key)"
-            );
-            Ok(None)
-        }
-    }
-}
-
-/// Connect middleware: verify the connection's token and record its identity.
-fn authenticate(
-    verifier: &JwtVerifier,
-    socket: &SocketRef,
-    auth: Option<&serde_json::Value>,
-) -> Result<(), AuthError> {
-    let token = auth::extract_token(socket.req_parts(), auth).ok_or(AuthError::Missing)?;
-    match verifier.verify(&token) {
-        Ok(user) => {
-            socket.extensions.insert(Identity(user));
-            Ok(())
-        }
-        Err(e) => {
-            tracing::info!(sid = %socket.id, error = %e, "connection refused");
-            Err(e)
-        }
     }
 }
 
@@ -314,6 +262,66 @@ fn push_sender(
     fcm.max_retries = config.push_max_retries;
     tracing::info!(project = %fcm.account.project_id, "FCM push notifications enabled");
     Ok(Arc::new(FcmSender::new(fcm, tokens)?))
+}
+
+/// The JWT verifier the configuration asks for, or `None` for `HUDDLE_AUTH=none`.
+fn auth_verifier(config: &Config) -> anyhow::Result<Option<Arc<JwtVerifier>>> {
+    let verifier = match (&config.jwt_secret, &config.jwt_public_key) {
+        (Some(secret), _) => Some(JwtVerifier::hs256(secret.as_bytes())),
+        (None, Some(path)) => Some(JwtVerifier::from_file(path)?),
+        (None, None) => None,
+    }
+    .map(|v| {
+        Arc::new(
+            v.audience(config.jwt_audience.clone())
+                .issuer(config.jwt_issuer.clone()),
+        )
+    });
+    match (config.auth, verifier) {
+        (Some(AuthMode::None), _) => {
+            tracing::warn!("HUDDLE_AUTH=none: clients are trusted to say who they are");
+            Ok(None)
+        }
+        (Some(AuthMode::Jwt), None) => anyhow::bail!(
+            "HUDDLE_AUTH=jwt needs a key: set HUDDLE_JWT_SECRET or HUDDLE_JWT_PUBLIC_KEY"
+        ),
+        (_, Some(v)) => {
+            tracing::info!("connections must present a JWT");
+            Ok(Some(v))
+        }
+        (None, None) => {
+            if config.requires_explicit_auth() {
+                anyhow::bail!(
+                    "a database is configured but no authentication: set HUDDLE_JWT_SECRET / \
+                     HUDDLE_JWT_PUBLIC_KEY for JWT auth, or HUDDLE_AUTH=none to trust clients"
+                );
+            }
+            tracing::warn!(
+                "no authentication configured: the embedded demo trusts clients' `join` \
+                 (set HUDDLE_AUTH=none to silence, or configure a JWT key)"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Connect middleware: verify the connection's token and record its identity.
+fn authenticate(
+    verifier: &JwtVerifier,
+    socket: &SocketRef,
+    auth: Option<&serde_json::Value>,
+) -> Result<(), AuthError> {
+    let token = auth::extract_token(socket.req_parts(), auth).ok_or(AuthError::Missing)?;
+    match verifier.verify(&token) {
+        Ok(user) => {
+            socket.extensions.insert(Identity(user));
+            Ok(())
+        }
+        Err(e) => {
+            tracing::info!(sid = %socket.id, error = %e, "connection refused");
+            Err(e)
+        }
+    }
 }
 
 fn demo_json(d: &MemoryDirectory) -> serde_json::Value {

@@ -1,7 +1,6 @@
 //! The `huddle` binary.
 
 use anyhow::Context;
-use clap::Parser;
 use server::config::Command;
 use server::{Config, Huddle, LogFormat};
 use std::io::IsTerminal;
@@ -39,7 +38,7 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let config = Config::load()?;
     init_tracing(&config);
     if config.command == Some(Command::Migrate) {
         return server::migrate(&config).await;

@@ -105,14 +105,21 @@ pub fn on_connect(app: Arc<App>, socket: SocketRef) {
     tracing::info!(sid = %sid, "socket connected");
     let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
     let pending = Arc::new(AtomicUsize::new(0));
+    let rate = Arc::new(crate::rate::RateLimiter::new(app.max_events_per_second));
     for &event in EVENTS {
         let tx = tx.clone();
         let pending = pending.clone();
+        let rate = rate.clone();
         let limit = app.max_pending_per_socket;
         socket.on(
             event,
             move |ack: AckSender, has_ack: AckRequested, TryData(data): TryData<Value>| {
-                if pending.fetch_add(1, Ordering::AcqRel) >= limit {
+                if !rate.allow() {
+                    tracing::warn!(event, "request refused: rate limit");
+                    let _ = ack.send(&signal_proto::responses::ErrorResponse::new(
+                        "Rate limit exceeded",
+                    ));
+                } else if pending.fetch_add(1, Ordering::AcqRel) >= limit {
                     pending.fetch_sub(1, Ordering::AcqRel);
                     tracing::warn!(event, "request refused: too many pending requests");
                     let _ = ack.send(&signal_proto::responses::ErrorResponse::new(

@@ -39,7 +39,7 @@ pub use memory_directory::{DirectoryData, MemoryDirectory};
 pub use mesh::{DEFAULT_MESH_MAX_PARTICIPANTS, MeshParticipant, MeshRoom, MeshRooms};
 pub use room::{ConsumeTarget, Participant, Room, TransportSlot};
 pub use state::PeerLimits;
-pub use state::{CallState, JoinRoom, Stats};
+pub use state::{CallState, JoinRoom, Limits, Stats};
 
 /// A Socket.IO socket id.
 pub type SocketId = String;

@@ -67,6 +67,30 @@ struct SocketEntry {
     name: Option<String>,
 }
 
+/// Per-socket and per-room limits (see `docs/configuration.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Transports one participant may hold.
+    pub transports_per_socket: usize,
+    /// Producers one participant may hold.
+    pub producers_per_socket: usize,
+    /// Consumers one participant may hold.
+    pub consumers_per_socket: usize,
+    /// Participants in one room.
+    pub participants_per_room: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            transports_per_socket: 4,
+            producers_per_socket: 8,
+            consumers_per_socket: 512,
+            participants_per_room: 100,
+        }
+    }
+}
+
 /// Everything `join_room` needs once the directory and the media layer have answered.
 #[derive(Debug)]
 pub struct JoinRoom<M: Media> {
@@ -91,6 +115,7 @@ pub struct CallState<M: Media> {
     users: HashMap<UserId, IndexSet<SocketId>>,
     rooms: IndexMap<RoomId, Room<M>>,
     next_epoch: u64,
+    limits: Limits,
 }
 
 impl<M: Media> Default for CallState<M> {
@@ -102,6 +127,7 @@ impl<M: Media> Default for CallState<M> {
             users: HashMap::new(),
             rooms: IndexMap::new(),
             next_epoch: 1,
+            limits: Limits::default(),
         }
     }
 }
@@ -110,6 +136,14 @@ impl<M: Media> CallState<M> {
     /// An empty state.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty state with these limits.
+    pub fn with_limits(limits: Limits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
     }
 
     // ----- presence -------------------------------------------------------------------------
@@ -641,6 +675,15 @@ impl<M: Media> CallState<M> {
         let user = self.user_of(socket).ok_or(CallError::JoinFirst)?.to_owned();
         let mut effects = Vec::new();
         let current = self.sockets.get(socket).and_then(|e| e.room.clone());
+        if current.as_deref() != Some(join.room_id.as_str())
+            && let Some(room) = self.rooms.get(&join.room_id)
+            && room.participants.len() >= self.limits.participants_per_room
+        {
+            return Err(CallError::Limit(format!(
+                "Room is full ({} participants)",
+                self.limits.participants_per_room
+            )));
+        }
         if let Some(current) = current {
             if current == join.room_id
                 && let Some(room) = self.rooms.get(&current)
@@ -783,6 +826,12 @@ impl<M: Media> CallState<M> {
     /// The router and epoch for a new transport (`createTransport`).
     pub fn transport_target(&self, socket: &str) -> Result<(M::Router, u64), CallError> {
         let (room, p) = self.participant(socket)?;
+        if p.transports.len() >= self.limits.transports_per_socket {
+            return Err(CallError::Limit(format!(
+                "Too many transports (limit {})",
+                self.limits.transports_per_socket
+            )));
+        }
         Ok((room.router.clone(), p.epoch))
     }
 
@@ -802,7 +851,20 @@ impl<M: Media> CallState<M> {
         Ok(())
     }
 
-    /// A transport of the socket (`connectTransport`, `produce`, `restartIce`) and the epoch.
+    /// The transport and epoch for a new producer (`produce`), within the producer limit.
+    pub fn produce_target(&self, socket: &str, id: &str) -> Result<(M::Transport, u64), CallError> {
+        let (_, p) = self.participant(socket)?;
+        let t = p.transports.get(id).ok_or(CallError::TransportNotFound)?;
+        if p.producers.len() >= self.limits.producers_per_socket {
+            return Err(CallError::Limit(format!(
+                "Too many producers (limit {})",
+                self.limits.producers_per_socket
+            )));
+        }
+        Ok((t.handle.clone(), p.epoch))
+    }
+
+    /// A transport of the socket (`connectTransport`, `restartIce`) and the epoch.
     pub fn transport(&self, socket: &str, id: &str) -> Result<(M::Transport, u64), CallError> {
         let (_, p) = self.participant(socket)?;
         let t = p.transports.get(id).ok_or(CallError::TransportNotFound)?;
@@ -896,6 +958,12 @@ impl<M: Media> CallState<M> {
             .ok_or(CallError::ProducerNotFound)?;
         if owner.socket == socket {
             return Err(CallError::CannotConsumeOwn);
+        }
+        if p.consumers.len() >= self.limits.consumers_per_socket {
+            return Err(CallError::Limit(format!(
+                "Too many consumers (limit {})",
+                self.limits.consumers_per_socket
+            )));
         }
         Ok(ConsumeTarget {
             router: room.router.clone(),

@@ -162,7 +162,13 @@ struct Harness<'a> {
 impl<'a> Harness<'a> {
     fn new(cov: &'a Coverage) -> Self {
         Self {
-            st: State::new(),
+            // Limits high enough never to trigger: this test is about interleavings.
+            st: State::with_limits(call_domain::Limits {
+                transports_per_socket: usize::MAX,
+                producers_per_socket: usize::MAX,
+                consumers_per_socket: usize::MAX,
+                participants_per_room: usize::MAX,
+            }),
             t: Tracker::new(),
             cov,
             connected: BTreeSet::new(),

@@ -135,7 +135,7 @@ pub async fn connect_transport(app: &App, sid: &str, data: Value, ack: AckSender
 /// `produce {transportId, kind, rtpParameters}` → `{id}`, `newProducer` to the room.
 pub async fn produce(app: &App, sid: &str, data: Value, ack: AckSender) {
     let req: ProduceRequest = decode_or_reply!(data, ack);
-    let found = app.state.lock().transport(sid, &req.transport_id);
+    let found = app.state.lock().produce_target(sid, &req.transport_id);
     let (transport, epoch) = match found {
         Ok(t) => t,
         Err(e) => return reply_error(ack, e),
