@@ -1,6 +1,7 @@
 //! The `huddle` binary.
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use server::config::Command;
 use server::{Config, Huddle, LogFormat};
 use std::io::IsTerminal;
@@ -50,7 +51,13 @@ async fn main() -> anyhow::Result<()> {
     let (router, handle) = Huddle::builder(config).build().await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding {listen}"))?;
+        .with_context(|| format!("binding {listen}"))?
+        // Signalling messages are small and latency-bound: no Nagle delay.
+        .tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
     tracing::info!(addr = %listen, "huddle listening on http://{listen}/");
     let shutdown_handle = handle.clone();
     axum::serve(listener, router)
