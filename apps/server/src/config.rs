@@ -88,10 +88,10 @@ pub struct Config {
     #[arg(long, env = "HUDDLE_MAX_EVENTS_PER_SECOND", default_value_t = 100)]
     pub max_events_per_second: u32,
     /// Transports per socket.
-    #[arg(long, env = "HUDDLE_MAX_TRANSPORTS_PER_SOCKET", default_value_t = 4)]
+    #[arg(long, env = "HUDDLE_MAX_TRANSPORTS_PER_SOCKET", default_value_t = 8)]
     pub max_transports_per_socket: usize,
     /// Producers per socket.
-    #[arg(long, env = "HUDDLE_MAX_PRODUCERS_PER_SOCKET", default_value_t = 8)]
+    #[arg(long, env = "HUDDLE_MAX_PRODUCERS_PER_SOCKET", default_value_t = 16)]
     pub max_producers_per_socket: usize,
     /// Consumers per socket.
     #[arg(long, env = "HUDDLE_MAX_CONSUMERS_PER_SOCKET", default_value_t = 512)]
@@ -322,7 +322,7 @@ mod tests {
     fn defaults() {
         let c = Config::default();
         assert_eq!(c.listen.port(), 8000);
-        assert_eq!(c.limits().transports_per_socket, 4);
+        assert_eq!(c.limits().transports_per_socket, 8);
         assert!(c.worker_count() >= 1);
     }
 }

@@ -83,8 +83,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            transports_per_socket: 4,
-            producers_per_socket: 8,
+            transports_per_socket: 8,
+            producers_per_socket: 16,
             consumers_per_socket: 512,
             participants_per_room: 100,
         }
