@@ -187,6 +187,15 @@ impl HuddleBuilder {
         } else {
             None
         };
+        if let Some(mut deaths) = app.sfu.take_worker_deaths() {
+            let weak = Arc::downgrade(&app);
+            tokio::spawn(async move {
+                while let Some(index) = deaths.recv().await {
+                    let Some(app) = weak.upgrade() else { break };
+                    recover_worker(&app, index).await;
+                }
+            });
+        }
         let router = http::routes(http::HttpState {
             app: app.clone(),
             metrics,
@@ -262,6 +271,36 @@ fn push_sender(
     fcm.max_retries = config.push_max_retries;
     tracing::info!(project = %fcm.account.project_id, "FCM push notifications enabled");
     Ok(Arc::new(FcmSender::new(fcm, tokens)?))
+}
+
+/// A mediasoup worker died: close its rooms (participants get `participantLeft`, members
+/// `group_call_ended`), then start a fresh worker in its slot so new calls work.
+async fn recover_worker(app: &App, index: usize) {
+    let effects = {
+        let mut st = app.state.lock();
+        let rooms: Vec<String> = st
+            .active_room_ids()
+            .into_iter()
+            .filter(|id| {
+                st.room(id)
+                    .is_some_and(|r| r.router.worker_index() == index)
+            })
+            .collect();
+        tracing::warn!(
+            worker = index,
+            rooms = rooms.len(),
+            "closing the rooms of a dead worker"
+        );
+        rooms
+            .iter()
+            .flat_map(|r| st.close_room(r))
+            .collect::<Vec<_>>()
+    };
+    app.apply(effects);
+    app.publish_gauges();
+    if let Err(e) = app.sfu.replace_worker(index).await {
+        tracing::error!(worker = index, error = %e, "could not replace a dead worker");
+    }
 }
 
 /// The JWT verifier the configuration asks for, or `None` for `HUDDLE_AUTH=none`.
@@ -355,6 +394,11 @@ impl HuddleHandle {
     /// Current object counts.
     pub fn stats(&self) -> Stats {
         self.app.state.lock().stats()
+    }
+
+    /// Fault injection: handle worker `index` as if it had crashed.
+    pub fn simulate_worker_death(&self, index: usize) {
+        self.app.sfu.simulate_worker_death(index);
     }
 
     /// Directory queries made so far.

@@ -1,0 +1,66 @@
+//! A dead mediasoup worker: its rooms are closed (participantLeft / group_call_ended), a fresh
+//! worker takes its slot, and new calls work.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "support/sio.rs"]
+mod sio;
+
+use call_domain::MemoryDirectory;
+use serde_json::json;
+use server::{Config, Huddle};
+use sio::Client;
+
+#[tokio::test]
+async fn rooms_of_a_dead_worker_close_and_new_calls_work() {
+    let directory = MemoryDirectory::from_json(server::DEMO_DIRECTORY).unwrap();
+    let config = Config {
+        workers: Some(1),
+        auth: Some(server::AuthMode::None),
+        ..Config::default()
+    };
+    let (router, handle) = Huddle::builder(config)
+        .directory(directory)
+        .install_metrics(false)
+        .build()
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let mut alice = Client::connect(&base).await;
+    let mut bob = Client::connect(&base).await;
+    let mut carol = Client::connect(&base).await;
+    alice.call("join", json!("1")).await;
+    bob.call("join", json!("2")).await;
+    carol.call("join", json!("3")).await;
+    let a = alice
+        .call("createRoom", json!({"roomId": "demo-team"}))
+        .await;
+    assert!(a["rtpCapabilities"].is_object(), "{a}");
+    let b = bob.call("createRoom", json!({"roomId": "demo-team"})).await;
+    assert!(b["rtpCapabilities"].is_object(), "{b}");
+    let t = alice.call("createTransport", json!({"type": "send"})).await;
+    assert!(t["id"].is_string());
+    assert_eq!(handle.stats().participants, 2);
+
+    handle.simulate_worker_death(0);
+    let ended = carol.event("group_call_ended").await;
+    assert_eq!(ended["conversationId"], "demo-team");
+    let left = bob.event("participantLeft").await;
+    assert!(left["socketId"].is_string());
+    let s = handle.stats();
+    assert_eq!((s.rooms, s.participants, s.transports), (0, 0, 0));
+
+    // The replacement worker serves new calls.
+    let again = carol
+        .call("createRoom", json!({"roomId": "demo-team"}))
+        .await;
+    assert!(again["rtpCapabilities"].is_object(), "{again}");
+    let t = carol.call("createTransport", json!({"type": "recv"})).await;
+    assert!(t["iceCandidates"].is_array(), "{t}");
+    assert_eq!(handle.stats().participants, 1);
+    for c in [alice, bob, carol] {
+        c.close().await;
+    }
+}
