@@ -158,10 +158,13 @@ impl HuddleBuilder {
         });
         {
             let app = app.clone();
-            let handler = move |s: SocketRef| {
-                socket::on_connect(app.clone(), s);
-                async {}
+            // Socket wiring happens in a middleware, which socketioxide runs before it sends
+            // the CONNECT packet (the connect handler itself runs after it).
+            let wire = move |s: SocketRef| {
+                let result = socket::on_connect(app.clone(), s);
+                async move { result }
             };
+            let handler = |_: SocketRef| async {};
             match verifier {
                 Some(verifier) => {
                     let middleware =
@@ -169,9 +172,10 @@ impl HuddleBuilder {
                             let verifier = verifier.clone();
                             async move { authenticate(&verifier, &s, auth.ok().as_ref()) }
                         };
-                    io.ns("/", handler.with(middleware));
+                    // The middleware added last runs first: authenticate, then wire.
+                    io.ns("/", handler.with(wire).with(middleware));
                 }
-                None => io.ns("/", handler),
+                None => io.ns("/", handler.with(wire)),
             }
         }
         let metrics = if self.install_metrics {

@@ -83,11 +83,14 @@ const EVENTS: &[&str] = &[
 ];
 
 /// Wire a newly connected socket.
-pub fn on_connect(app: Arc<App>, socket: SocketRef) {
+///
+/// Runs as the last connect *middleware*, i.e. before socketioxide sends the CONNECT packet:
+/// a client that emits right on `connect` (as Threads clients do with `join`) must find the
+/// handlers in place. Refuses new sockets once shutdown has begun.
+pub fn on_connect(app: Arc<App>, socket: SocketRef) -> Result<(), Refused> {
     let sid = socket.id.to_string();
     if app.is_shutting_down() {
-        let _ = socket.disconnect();
-        return;
+        return Err(Refused("Server shutting down"));
     }
     let identity = socket.extensions.get::<crate::auth::Identity>();
     {
@@ -166,4 +169,10 @@ pub fn on_connect(app: Arc<App>, socket: SocketRef) {
         }
         .instrument(span),
     );
+    Ok(())
 }
+
+/// A connection refused by the server itself (sent to the client as `connect_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub &'static str);
