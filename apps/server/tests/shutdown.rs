@@ -2,31 +2,17 @@
 //! readiness turns off.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "support/demo_server.rs"]
+mod demo_server;
 #[path = "support/sio.rs"]
 mod sio;
 
-use call_domain::MemoryDirectory;
 use serde_json::json;
-use server::{Config, Huddle};
 use sio::Client;
 
 #[tokio::test]
 async fn shutdown_tells_clients_and_closes_rooms() {
-    let directory = MemoryDirectory::from_json(server::DEMO_DIRECTORY).unwrap();
-    let config = Config {
-        workers: Some(1),
-        auth: Some(server::AuthMode::None),
-        ..Config::default()
-    };
-    let (router, handle) = Huddle::builder(config)
-        .directory(directory)
-        .install_metrics(false)
-        .build()
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (base, handle) = demo_server::start().await;
 
     let mut alice = Client::connect(&base).await;
     let mut carol = Client::connect(&base).await;
