@@ -470,6 +470,141 @@ mod tests {
         assert!(decode::<CallControlRequest>(json!(null)).is_ok());
     }
 
+    /// Every request naming the peer accepts `targetUserId` and `to` (string or number),
+    /// equal values under both names, and refuses different ones with the same message.
+    #[test]
+    fn target_spellings_pinned() {
+        fn check<T: serde::de::DeserializeOwned + Validate>(
+            extra: Value,
+            target: impl Fn(&T) -> Option<String>,
+        ) {
+            let with = |fields: Value| {
+                let mut v = extra.clone();
+                if let (Some(m), Value::Object(f)) = (v.as_object_mut(), fields) {
+                    m.extend(f);
+                }
+                decode::<T>(v)
+            };
+            for fields in [
+                json!({"targetUserId": "7"}),
+                json!({"targetUserId": 7}),
+                json!({"to": "7"}),
+                json!({"to": 7}),
+                json!({"targetUserId": 7, "to": "7"}),
+                json!({"targetUserId": " 7 ", "to": 7}),
+            ] {
+                match with(fields.clone()) {
+                    Ok(r) => assert_eq!(target(&r).as_deref(), Some("7"), "{fields}"),
+                    Err(e) => panic!("{fields}: {e}"),
+                }
+            }
+            let err = |fields: Value| with(fields).err().map(|e| e.to_string());
+            assert_eq!(
+                err(json!({"targetUserId": 7, "to": 8})).as_deref(),
+                Some("Invalid payload: targetUserId and to differ")
+            );
+            assert_eq!(
+                err(json!({"to": ""})).as_deref(),
+                Some(
+                    "Invalid payload: to must be a non-empty string of at most 128 printable characters"
+                )
+            );
+            assert_eq!(
+                err(json!({"targetUserId": "x".repeat(129)})).as_deref(),
+                Some(
+                    "Invalid payload: targetUserId must be a non-empty string of at most 128 printable characters"
+                )
+            );
+            assert_eq!(
+                err(json!({"to": [7]})).as_deref(),
+                Some("Invalid payload: data did not match any variant of untagged enum IdLike")
+            );
+            assert_eq!(
+                err(json!({"to": 7.5})).as_deref(),
+                Some("Invalid payload: data did not match any variant of untagged enum IdLike")
+            );
+            // Absent, null and unknown fields are fine at decode time.
+            assert!(with(json!({"to": null, "unknownField": [1]})).is_ok());
+        }
+        let offer = json!({"offer": {"type": "offer", "sdp": "v=0"}});
+        check::<AvailabilityRequest>(json!({}), AvailabilityRequest::target);
+        check::<InitiateCallRequest>(offer, InitiateCallRequest::target);
+        check::<CallAcceptedRequest>(json!({"answer": "a"}), Addressed::target);
+        check::<CallControlRequest>(json!({}), Addressed::target);
+        check::<IceCandidateRequest>(json!({"candidate": "c"}), Addressed::target);
+    }
+
+    /// `callId` (string or number) on the requests that carry one; validated when present.
+    #[test]
+    fn call_id_pinned() {
+        fn check<T: serde::de::DeserializeOwned + Validate + Addressed>(extra: Value) {
+            let with = |id: Value| {
+                let mut v = extra.clone();
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("callId".into(), id);
+                }
+                decode::<T>(v)
+            };
+            assert_eq!(
+                with(json!(12)).ok().and_then(|r| r.call_id()).as_deref(),
+                Some("12")
+            );
+            assert_eq!(
+                with(json!(" 12 "))
+                    .ok()
+                    .and_then(|r| r.call_id())
+                    .as_deref(),
+                Some("12")
+            );
+            assert_eq!(with(Value::Null).ok().and_then(|r| r.call_id()), None);
+            assert_eq!(
+                with(json!("")).err().map(|e| e.to_string()).as_deref(),
+                Some(
+                    "Invalid payload: callId must be a non-empty string of at most 128 printable characters"
+                )
+            );
+            assert_eq!(
+                with(json!({"id": 1}))
+                    .err()
+                    .map(|e| e.to_string())
+                    .as_deref(),
+                Some("Invalid payload: data did not match any variant of untagged enum IdLike")
+            );
+        }
+        check::<CallAcceptedRequest>(json!({"to": 1, "answer": "a"}));
+        check::<CallControlRequest>(json!({"to": 1}));
+        check::<IceCandidateRequest>(json!({"to": 1, "candidate": "c"}));
+    }
+
+    /// serde's derived struct decoding also takes a JSON array (fields in declaration order:
+    /// `targetUserId, to, callId, …`) and reports non-objects by the struct's name. Pinned
+    /// because `#[serde(flatten)]` would change both.
+    #[test]
+    fn sequence_and_scalar_payloads_pinned() {
+        let r = decode::<CallControlRequest>(json!([null, 2, "9"]));
+        assert_eq!(
+            r.map(|r| (r.target(), r.call_id())),
+            Ok((Some("2".into()), Some("9".into())))
+        );
+        let r = decode::<CallAcceptedRequest>(json!(["2", null, null, {"type": "answer"}]));
+        assert_eq!(r.map(|r| r.target()), Ok(Some("2".into())));
+        assert!(decode::<CallControlRequest>(json!([])).is_ok());
+        assert_eq!(
+            decode::<CallControlRequest>(json!("2")).map_err(|e| e.to_string()),
+            Err(
+                "Invalid payload: invalid type: string \"2\", expected struct CallControlRequest"
+                    .into()
+            )
+        );
+        assert_eq!(
+            decode::<IceCandidateRequest>(json!(5)).map_err(|e| e.to_string()),
+            Err(
+                "Invalid payload: invalid type: integer `5`, expected struct IceCandidateRequest"
+                    .into()
+            )
+        );
+    }
+
     #[test]
     fn wire_shapes() {
         let v = serde_json::to_value(CallEnded {
