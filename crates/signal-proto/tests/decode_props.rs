@@ -2,54 +2,15 @@
 //! and accepts what valid clients send.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::SFU_KEYS;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use signal_proto::requests::*;
 
 fn arb_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>()
-            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-        ".{0,40}".prop_map(Value::String),
-        prop_oneof![
-            Just("roomId"),
-            Just("transportId"),
-            Just("audio"),
-            Just("video"),
-            Just("send"),
-            Just("recv"),
-        ]
-        .prop_map(|s| Value::String(s.to_owned())),
-    ];
-    leaf.prop_recursive(4, 64, 8, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::hash_map(
-                prop_oneof![
-                    Just("roomId".to_owned()),
-                    Just("type".to_owned()),
-                    Just("transportId".to_owned()),
-                    Just("dtlsParameters".to_owned()),
-                    Just("kind".to_owned()),
-                    Just("rtpParameters".to_owned()),
-                    Just("producerId".to_owned()),
-                    Just("rtpCapabilities".to_owned()),
-                    Just("consumerId".to_owned()),
-                    Just("callerId".to_owned()),
-                    Just("conversationId".to_owned()),
-                    Just("callType".to_owned()),
-                    Just("userId".to_owned()),
-                    "[a-z]{1,8}",
-                ],
-                inner,
-                0..6,
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    common::arb_json(SFU_KEYS)
 }
 
 fn decode_all(v: &Value) {
