@@ -1,87 +1,38 @@
 // Shared helpers of the browser end-to-end tests: the huddle server process, headless
 // Chromium (Debian's package, driven by playwright-core) and the demo page's users.
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { HUDDLE_BIN, REPO_ROOT, sleep, startHuddle } from '../../shared/server.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+export { HUDDLE_BIN, REPO_ROOT, sleep };
 export const TESTS_DIR = path.resolve(HERE, '..');
-export const REPO_ROOT = path.resolve(TESTS_DIR, '..', '..');
 export const FIXTURE = path.join(TESTS_DIR, 'fixtures', 'directory.json');
-export const HUDDLE_BIN = process.env.HUDDLE_BIN || path.join(REPO_ROOT, 'target', 'debug', 'huddle');
 export const WEB_DIR = process.env.HUDDLE_WEB_DIR || path.join(REPO_ROOT, 'web', 'dist');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const ARTIFACTS = process.env.HUDDLE_ARTIFACTS || path.join(REPO_ROOT, 'target', 'test-artifacts', 'browser');
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /**
- * Spawns `huddle` on a free loopback port serving the built demo page; waits for /healthz.
- * `extraArgs` are appended; `--auth none` is added unless `trustClients` is false.
+ * Spawns `huddle` (tests/shared/server.mjs) on a free loopback port serving the built demo
+ * page; waits for /healthz. `extraArgs` are appended; `--auth none` is added unless
+ * `trustClients` is false.
  */
 export async function startServer({ fixture = FIXTURE, extraArgs = [], trustClients = true } = {}) {
-  const port = await freePort();
-  const args = [
-    '--listen', `127.0.0.1:${port}`,
-    '--rtc-listen-ip', '127.0.0.1',
-    '--directory', fixture,
-    '--web-dir', WEB_DIR,
-    '--workers', '1',
-    '--log-format', 'text',
-    ...(trustClients ? ['--auth', 'none'] : []),
-    ...extraArgs,
-  ];
-  const output = [];
-  const proc = spawn(HUDDLE_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let exited = null;
-  let spawnError = null;
-  proc.on('error', (e) => { spawnError = e; });
-  proc.on('exit', (code, signal) => { exited = { code, signal }; });
-  proc.stdout.on('data', (d) => output.push(d.toString()));
-  proc.stderr.on('data', (d) => output.push(d.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  const server = {
-    url,
-    logs: () => output.join(''),
-    async stop() {
-      if (exited || spawnError) return;
-      const gone = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => { if (!exited) proc.kill('SIGKILL'); }, 3000);
-      await gone;
-      clearTimeout(t);
-    },
-  };
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (spawnError) throw new Error(`cannot spawn ${HUDDLE_BIN}: ${spawnError.message}`);
-    if (exited) throw new Error(`huddle exited early (${JSON.stringify(exited)}):\n${server.logs()}`);
-    try {
-      if ((await fetch(`${url}/healthz`)).status === 200) break;
-    } catch { /* not up yet */ }
-    if (Date.now() > deadline) {
-      await server.stop();
-      throw new Error(`huddle did not answer /healthz within 20 s:\n${server.logs()}`);
-    }
-    await sleep(100);
-  }
-  return server;
+  return startHuddle({
+    args: [
+      '--rtc-listen-ip', '127.0.0.1',
+      '--directory', fixture,
+      '--web-dir', WEB_DIR,
+      '--workers', '1',
+      '--log-format', 'text',
+      ...(trustClients ? ['--auth', 'none'] : []),
+      ...extraArgs,
+    ],
+  });
 }
 
 /** Debian's Chromium with a fake camera and microphone (no permission prompts). */

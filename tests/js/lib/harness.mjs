@@ -5,9 +5,7 @@
 // its `after` hook.  Use `serverTest()` instead of `test()` so that the
 // server's captured stdout/stderr gets printed when a test fails.
 
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
@@ -15,96 +13,37 @@ import assert from 'node:assert/strict';
 
 import { io } from 'socket.io-client';
 
+import { HUDDLE_BIN, REPO_ROOT, freePort, sleep, startHuddle } from '../../shared/server.mjs';
+
 const require = createRequire(import.meta.url);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
+export { HUDDLE_BIN, REPO_ROOT, freePort, sleep };
 export const TESTS_DIR = path.resolve(HERE, '..');
-export const REPO_ROOT = path.resolve(TESTS_DIR, '..', '..');
 export const FIXTURE = path.join(TESTS_DIR, 'fixtures', 'directory.json');
 export const AVATAR_BASE = 'https://cdn.test/avatars';
-export const HUDDLE_BIN =
-  process.env.HUDDLE_BIN || path.join(REPO_ROOT, 'target', 'debug', 'huddle');
 
 export const DEFAULT_TIMEOUT = 5000;
-
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------
 // Server process
 // ---------------------------------------------------------------------------
 
-export async function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /**
- * Spawns the server and waits for /healthz.  Returns a handle:
- *   { url, port, proc, logs(), stats(), stop() }
+ * Spawns the server (tests/shared/server.mjs) and waits for /healthz.  Returns a handle:
+ *   { url, port, proc, args, logs(), stats(), stop() }
  */
 export async function startServer({ extraArgs = [], fixture = FIXTURE } = {}) {
-  const port = await freePort();
-  const args = [
-    '--listen', `127.0.0.1:${port}`,
-    '--directory', fixture,
-    '--avatar-base-url', AVATAR_BASE,
-    '--rtc-listen-ip', '127.0.0.1',
-    '--log-format', 'text',
-    ...extraArgs,
-  ];
-  const output = [];
-  const proc = spawn(HUDDLE_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let exited = null;
-  let spawnError = null;
-  proc.on('error', (e) => { spawnError = e; });
-  proc.on('exit', (code, signal) => { exited = { code, signal }; });
-  proc.stdout.on('data', (d) => output.push(d.toString()));
-  proc.stderr.on('data', (d) => output.push(d.toString()));
-
-  const url = `http://127.0.0.1:${port}`;
-  const handle = {
-    url,
-    port,
-    proc,
-    args,
-    logs: () => output.join(''),
-    stats: () => getStats(url),
-    async stop() {
-      if (exited || spawnError) return;
-      const gone = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => { if (!exited) proc.kill('SIGKILL'); }, 3000);
-      await gone;
-      clearTimeout(t);
-    },
-  };
-
-  const deadline = Date.now() + 20000;
-  for (;;) {
-    if (spawnError) {
-      throw new Error(`cannot spawn ${HUDDLE_BIN}: ${spawnError.message}`);
-    }
-    if (exited) {
-      throw new Error(
-        `server exited early (${JSON.stringify(exited)}) with output:\n${handle.logs()}`);
-    }
-    try {
-      const res = await fetch(`${url}/healthz`);
-      if (res.status === 200) break;
-    } catch { /* not up yet */ }
-    if (Date.now() > deadline) {
-      await handle.stop();
-      throw new Error(`server did not answer /healthz within 20 s; output:\n${handle.logs()}`);
-    }
-    await sleep(100);
-  }
+  const handle = await startHuddle({
+    args: [
+      '--directory', fixture,
+      '--avatar-base-url', AVATAR_BASE,
+      '--rtc-listen-ip', '127.0.0.1',
+      '--log-format', 'text',
+      ...extraArgs,
+    ],
+  });
+  handle.stats = () => getStats(handle.url);
   return handle;
 }
 
