@@ -165,6 +165,14 @@ function openSocket() {
   socket.on('newProducer', (p) => sfu()?.consume(p));
   socket.on('participantLeft', ({ socketId }) => sfu()?.participantLeft(socketId));
   socket.on('producerClosed', ({ producerId }) => sfu()?.producerClosed(producerId));
+  // Huddle addition: our media connection failed for too long and the server took us out.
+  socket.on('removedFromRoom', ({ roomId }) => {
+    if (state.call?.mode === 'sfu' && state.call.roomId === roomId) {
+      state.call.dispose();
+      endCallView();
+      toast('Your connection to the call was lost', 'error');
+    }
+  });
 
   // Mesh group calls (seed 003).
   for (const event of ['groupcall:participant-joined', 'groupcall:participant-left', 'groupcall:webrtc-offer',
@@ -471,6 +479,8 @@ window.__huddle = {
   get callMode() { return state.call?.mode ?? null; },
   live: () => Object.fromEntries(state.live),
   stats: () => (state.call ? state.call.stats() : Promise.resolve(null)),
+  /** Close the SFU call's transports without leaving (simulates a dead media path). */
+  dropMedia: () => { state.call?.send?.close(); state.call?.recv?.close(); },
   /** A request with an ack on the page's socket (rejects on `{error}` or no answer). */
   request: (event, data, timeoutMs) => request(state.socket, event, data, timeoutMs),
 };

@@ -34,6 +34,8 @@ pub struct App {
     pub shutting_down: AtomicBool,
     /// Authenticated identity of each socket (JWT mode only).
     pub identities: Mutex<HashMap<String, String>>,
+    /// Removes participants whose transports failed for longer than the grace period.
+    pub health: crate::transport_health::HealthMonitor,
 }
 
 impl App {
@@ -75,6 +77,16 @@ impl App {
         metrics::gauge!("huddle_transports").set(s.transports as f64);
         metrics::gauge!("huddle_producers").set(s.producers as f64);
         metrics::gauge!("huddle_consumers").set(s.consumers as f64);
+        for w in self.sfu.worker_stats() {
+            let worker = w.index.to_string();
+            metrics::gauge!("huddle_worker_routers", "worker" => worker.clone())
+                .set(w.routers as f64);
+            metrics::gauge!("huddle_worker_transports", "worker" => worker.clone())
+                .set(w.transports as f64);
+            metrics::gauge!("huddle_worker_producers", "worker" => worker.clone())
+                .set(w.producers as f64);
+            metrics::gauge!("huddle_worker_consumers", "worker" => worker).set(w.consumers as f64);
+        }
     }
 
     /// Whether `socket` may act as `user`: always without authentication, else only as the

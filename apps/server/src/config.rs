@@ -66,12 +66,30 @@ pub struct Config {
     /// Public IP announced in ICE candidates (needed when listening on 0.0.0.0).
     #[arg(long, env = "HUDDLE_ANNOUNCED_IP")]
     pub announced_ip: Option<IpAddr>,
-    /// Lowest RTC port.
-    #[arg(long, env = "HUDDLE_RTC_MIN_PORT", default_value_t = 40000)]
+    /// WebRtcServer base port: worker `i` serves all its WebRTC transports on UDP and TCP port
+    /// `base + i` (open these in the firewall). 0: random ports (tests, several servers on
+    /// one host).
+    #[arg(long, env = "HUDDLE_WEBRTC_PORT", default_value_t = 40000)]
+    pub webrtc_port: u16,
+    /// Lowest port of the range for per-transport ports (pipe and plain transports).
+    #[arg(long, env = "HUDDLE_RTC_MIN_PORT", default_value_t = 40100)]
     pub rtc_min_port: u16,
-    /// Highest RTC port.
+    /// Highest port of the per-transport range.
     #[arg(long, env = "HUDDLE_RTC_MAX_PORT", default_value_t = 49999)]
     pub rtc_max_port: u16,
+    /// Consumers one worker may carry before a room on it continues on another worker
+    /// (producers are piped between the room's routers).
+    #[arg(long, env = "HUDDLE_WORKER_CONSUMER_CAPACITY", default_value_t = 500)]
+    pub worker_consumer_capacity: usize,
+    /// Grace period (ms) after mediasoup reports a participant's transport failed (ICE
+    /// disconnected, DTLS failed or closed): unless it recovers, the participant is removed
+    /// from the room (`participantLeft` to the others, `removedFromRoom` to it).
+    #[arg(
+        long,
+        env = "HUDDLE_TRANSPORT_FAILURE_GRACE_MS",
+        default_value_t = 20_000
+    )]
+    pub transport_failure_grace_ms: u64,
     /// mediasoup workers (default: one per core).
     #[arg(long, env = "HUDDLE_WORKERS")]
     pub workers: Option<usize>,

@@ -68,4 +68,8 @@ impl Directory for CountingDirectory {
                 .await,
         )
     }
+
+    async fn ping(&self) -> Result<(), DirectoryError> {
+        self.inner.ping().await
+    }
 }

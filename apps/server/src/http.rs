@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use call_domain::Directory as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use std::path::PathBuf;
@@ -41,13 +42,27 @@ pub fn routes(state: HttpState) -> Router {
         .with_state(state)
 }
 
+/// Ready when not shutting down, workers are up and the directory (database) answers.
 async fn readyz(State(s): State<HttpState>) -> Response {
-    let stats = s.app.sfu.stats().await;
-    if stats.workers > 0 && !s.app.is_shutting_down() {
-        (StatusCode::OK, "ready").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    if s.app.is_shutting_down() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: shutting down").into_response();
     }
+    if s.app.sfu.stats().await.workers == 0 {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no media worker",
+        )
+            .into_response();
+    }
+    if let Err(e) = s.app.directory.ping().await {
+        tracing::warn!(error = %e, "readiness: directory unreachable");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: directory unreachable ({e})"),
+        )
+            .into_response();
+    }
+    (StatusCode::OK, "ready").into_response()
 }
 
 async fn metrics(State(s): State<HttpState>) -> Response {
@@ -74,7 +89,9 @@ async fn debug_stats(State(s): State<HttpState>) -> Json<serde_json::Value> {
         "producers": st.producers,
         "consumers": st.consumers,
         "routers": sfu.routers,
+        "mediaRooms": sfu.rooms,
         "workers": sfu.workers,
+        "perWorker": sfu.per_worker,
         "directoryQueries": s.app.directory.queries(),
     }))
 }

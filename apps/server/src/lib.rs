@@ -22,6 +22,7 @@ pub mod media;
 pub mod push;
 pub mod rate;
 pub mod socket;
+pub mod transport_health;
 
 pub use config::{AuthMode, Config, LogFormat};
 
@@ -129,6 +130,8 @@ impl HuddleBuilder {
             announced_ip: config.announced_ip,
             rtc_min_port: config.rtc_min_port,
             rtc_max_port: config.rtc_max_port,
+            webrtc_port: Some(config.webrtc_port),
+            worker_consumer_capacity: config.worker_consumer_capacity.max(1),
         })
         .await
         .context("starting mediasoup workers")?;
@@ -139,7 +142,8 @@ impl HuddleBuilder {
             .ws_max_message_size(usize::try_from(config.max_payload_bytes).unwrap_or(usize::MAX))
             .ws_max_frame_size(usize::try_from(config.max_payload_bytes).unwrap_or(usize::MAX))
             .build_layer();
-        let app = Arc::new(App {
+        let grace = Duration::from_millis(config.transport_failure_grace_ms);
+        let app = Arc::new_cyclic(|weak| App {
             state: Mutex::new(
                 call_domain::CallState::with_limits(config.limits())
                     .with_peer_limits(config.peer_limits()),
@@ -155,6 +159,7 @@ impl HuddleBuilder {
             max_events_per_second: config.max_events_per_second,
             shutting_down: AtomicBool::new(false),
             identities: Mutex::new(Default::default()),
+            health: transport_health::HealthMonitor::start(weak.clone(), grace),
         });
         {
             let app = app.clone();
@@ -285,10 +290,7 @@ async fn recover_worker(app: &App, index: usize) {
         let rooms: Vec<String> = st
             .active_room_ids()
             .into_iter()
-            .filter(|id| {
-                st.room(id)
-                    .is_some_and(|r| r.router.worker_index() == index)
-            })
+            .filter(|id| st.room(id).is_some_and(|r| r.router.uses_worker(index)))
             .collect();
         tracing::warn!(
             worker = index,

@@ -9,6 +9,7 @@ async fn huddle_mounts_beside_host_routes() {
     let directory = MemoryDirectory::from_json(server::DEMO_DIRECTORY).unwrap();
     let config = Config {
         workers: Some(1),
+        webrtc_port: 0,
         ..Config::default()
     };
     let (huddle, handle) = Huddle::builder(config)

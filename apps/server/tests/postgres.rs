@@ -54,7 +54,8 @@ async fn start(config: impl FnOnce(&mut Config)) -> (PgCluster, String, Running)
     let url = cluster.database("server").await.unwrap();
     // With a database, authentication must be chosen explicitly: `--auth none` (the
     // defaults where the flag does not exist).
-    let base = Config::try_parse_from(["huddle", "--auth", "none"]).unwrap_or_default();
+    let base = Config::try_parse_from(["huddle", "--auth", "none", "--webrtc-port", "0"])
+        .unwrap_or_default();
     let mut cfg = Config {
         workers: Some(1),
         ping_interval_ms: 60_000,
@@ -176,6 +177,11 @@ async fn join_costs_no_query_while_idle_and_one_while_a_call_is_active() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_gives_errors_and_recovers_without_restart() {
     let (cluster, _db, s) = start(|_| {}).await;
+    let ready = |http: reqwest::Client, base: String| async move {
+        let r = http.get(format!("{base}/readyz")).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    };
+    assert_eq!(ready(s.http.clone(), s.base.clone()).await.0, 200);
     let mut alice = joined(&s.base, "1").await;
     let ack = alice.call("createRoom", json!({"roomId": "c1"})).await;
     assert!(ack.get("rtpCapabilities").is_some(), "createRoom: {ack}");
@@ -207,6 +213,9 @@ async fn database_outage_gives_errors_and_recovers_without_restart() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200, "server stays up");
+    let (status, body) = ready(s.http.clone(), s.base.clone()).await;
+    assert_eq!(status, 503, "not ready while the database is down: {body}");
+    assert!(body.contains("directory unreachable"), "{body}");
 
     cluster.start_server().unwrap();
     let back = Instant::now();
@@ -225,6 +234,11 @@ async fn database_outage_gives_errors_and_recovers_without_restart() {
     );
     let ack = bob.call("get_active_calls", json!(null)).await;
     assert!(ack["calls"].is_array(), "{ack}");
+    assert_eq!(
+        ready(s.http.clone(), s.base.clone()).await.0,
+        200,
+        "ready again"
+    );
     s.handle.shutdown().await;
 }
 

@@ -73,4 +73,8 @@ pub trait Directory: Send + Sync {
         user_id: &str,
         conversation_ids: &[String],
     ) -> Result<Vec<ConversationRecord>, DirectoryError>;
+    /// Whether the backing store answers (readiness checks). In-memory directories always do.
+    async fn ping(&self) -> Result<(), DirectoryError> {
+        Ok(())
+    }
 }

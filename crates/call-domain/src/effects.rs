@@ -6,7 +6,7 @@ use signal_proto::events as ev;
 use signal_proto::responses::ActiveCallsResponse;
 use signal_proto::server_events::{
     GroupCallEnded, GroupCallError, GroupCallIncoming, GroupCallStarted, NewProducer,
-    ParticipantLeft, ProducerClosed,
+    ParticipantLeft, ProducerClosed, RemovedFromRoom,
 };
 use signal_proto::{CallerInfo, ConversationInfo};
 use signal_proto::{direct as d, mesh as m};
@@ -30,6 +30,8 @@ pub enum OutEvent {
     ParticipantLeft(ParticipantLeft),
     /// `producerClosed`.
     ProducerClosed(ProducerClosed),
+    /// `removedFromRoom` (Huddle addition).
+    RemovedFromRoom(RemovedFromRoom),
     /// `user-registered` (1:1).
     UserRegistered(d::UserRegistered),
     /// `user-availability-response` (1:1).
@@ -74,6 +76,7 @@ impl OutEvent {
             OutEvent::NewProducer(_) => ev::NEW_PRODUCER,
             OutEvent::ParticipantLeft(_) => ev::PARTICIPANT_LEFT,
             OutEvent::ProducerClosed(_) => ev::PRODUCER_CLOSED,
+            OutEvent::RemovedFromRoom(_) => ev::REMOVED_FROM_ROOM,
             OutEvent::UserRegistered(_) => d::USER_REGISTERED,
             OutEvent::UserAvailability(_) => d::USER_AVAILABILITY_RESPONSE,
             OutEvent::IncomingCall(_) => d::INCOMING_CALL,
@@ -103,6 +106,7 @@ impl OutEvent {
             OutEvent::NewProducer(p) => serde_json::to_value(p),
             OutEvent::ParticipantLeft(p) => serde_json::to_value(p),
             OutEvent::ProducerClosed(p) => serde_json::to_value(p),
+            OutEvent::RemovedFromRoom(p) => serde_json::to_value(p),
             OutEvent::UserRegistered(p) => serde_json::to_value(p),
             OutEvent::UserAvailability(p) => serde_json::to_value(p),
             OutEvent::IncomingCall(p) => serde_json::to_value(p),

@@ -16,7 +16,7 @@ use signal_proto::requests::{CallType, TransportDirection};
 use signal_proto::responses::{ActiveCall, ActiveCallsResponse, ProducerEntry};
 use signal_proto::server_events::{
     GroupCallEnded, GroupCallIncoming, GroupCallStarted, NewProducer, ParticipantLeft,
-    ProducerClosed,
+    ProducerClosed, RemovedFromRoom,
 };
 use signal_proto::{ConversationInfo, ParticipantInfo};
 use std::collections::HashMap;
@@ -731,6 +731,40 @@ impl<M: Media> CallState<M> {
             entry.room = Some(join.room_id);
         }
         Ok((router, effects))
+    }
+
+    /// A participant's media transport failed and did not recover: if `transport` still
+    /// belongs to the participant that joined as `epoch`, remove it as `leaveRoom` would and
+    /// tell the socket (`removedFromRoom`). Otherwise (it left, rejoined, or the transport is
+    /// gone) nothing changes.
+    pub fn remove_failed_participant(
+        &mut self,
+        socket: &str,
+        epoch: u64,
+        transport: &str,
+    ) -> Vec<Effect> {
+        let Ok((room, _)) = self.participant_mut(socket, epoch) else {
+            return Vec::new();
+        };
+        let room_id = room.id.clone();
+        let owns = room
+            .participants
+            .get(socket)
+            .is_some_and(|p| p.transports.contains_key(transport));
+        if !owns {
+            return Vec::new();
+        }
+        let mut effects: Vec<Effect> = Effect::emit(
+            vec![socket.to_owned()],
+            OutEvent::RemovedFromRoom(RemovedFromRoom {
+                room_id,
+                reason: RemovedFromRoom::TRANSPORT_FAILED.to_owned(),
+            }),
+        )
+        .into_iter()
+        .collect();
+        effects.extend(self.leave_room(socket));
+        effects
     }
 
     /// `leaveRoom`: remove the participant (dropping its media), `participantLeft` to the

@@ -1908,6 +1908,77 @@ mod close_room {
     }
 }
 
+// ----- removal after a media transport failure ----------------------------------------------
+
+mod failed_transport {
+    use super::*;
+
+    #[test]
+    fn removes_the_participant_like_leave_and_tells_it() {
+        let t = Tracker::new();
+        let mut st = three_in_room(&t);
+        add_transport(&mut st, &t, "s1", "t1", SEND);
+        add_transport(&mut st, &t, "s2", "t2", RECV);
+        produce(&mut st, &t, "s1", "t1", "p1", "audio");
+        consume(&mut st, &t, "s2", "t2", "c1", "p1");
+        let epoch = epoch_of(&st, "s1");
+
+        let fx = st.remove_failed_participant("s1", epoch, "t1");
+        assert_eq!(names(&fx), ["removedFromRoom", "participantLeft"]);
+        let e = emits(&fx);
+        assert_eq!(e[0].1, socks(&["s1"]));
+        assert_eq!(
+            e[0].2,
+            json!({"roomId": "r1", "reason": "transport_failed"})
+        );
+        assert_eq!(e[1].1, socks(&["s2", "s3"]));
+        assert_eq!(st.room_of("s1"), None);
+        assert_eq!(participant_sockets(&st, "r1"), ["s2", "s3"]);
+        assert_eq!(
+            consumer_count(&st, "s2"),
+            0,
+            "consumers of its producers went too"
+        );
+        assert_eq!(t.live().transports, 1, "only s2's transport is left");
+        assert_eq!(t.live().producers, 0);
+        assert_eq!(st.stats().sockets, 3, "the socket itself stays connected");
+    }
+
+    #[test]
+    fn stale_epoch_or_foreign_transport_changes_nothing() {
+        let t = Tracker::new();
+        let mut st = three_in_room(&t);
+        add_transport(&mut st, &t, "s1", "t1", SEND);
+        let old = epoch_of(&st, "s1");
+        // Another socket's transport id, an unknown id: nothing happens.
+        assert!(
+            st.remove_failed_participant("s2", epoch_of(&st, "s2"), "t1")
+                .is_empty()
+        );
+        assert!(st.remove_failed_participant("s1", old, "nope").is_empty());
+        // After leaving and rejoining, a late report about the old membership is ignored.
+        st.leave_room("s1");
+        st.join_room("s1", join_req(&t, "r1", "1", &[])).unwrap();
+        assert!(st.remove_failed_participant("s1", old, "t1").is_empty());
+        assert_eq!(participant_sockets(&st, "r1"), ["s2", "s3", "s1"]);
+        // Not in any room: nothing.
+        assert!(st.remove_failed_participant("s9", 0, "t1").is_empty());
+    }
+
+    #[test]
+    fn last_participant_removed_ends_the_call() {
+        let t = Tracker::new();
+        let mut st = State::new();
+        online(&mut st, "s1", "1");
+        st.join_room("s1", join_req(&t, "r1", "1", &["1"])).unwrap();
+        add_transport(&mut st, &t, "s1", "t1", SEND);
+        let fx = st.remove_failed_participant("s1", epoch_of(&st, "s1"), "t1");
+        assert_eq!(names(&fx), ["removedFromRoom", "group_call_ended"]);
+        assert_eq!(st.stats().rooms, 0);
+        assert_eq!(t.live(), Live::default());
+    }
+}
+
 // ----- divergences from the seed server -----------------------------------------------------
 
 mod divergences {

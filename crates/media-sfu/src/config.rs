@@ -12,10 +12,18 @@ pub struct SfuConfig {
     /// Address announced to clients in ICE candidates (public IP); `None` announces
     /// `listen_ip` itself (required when `listen_ip` is `0.0.0.0`).
     pub announced_ip: Option<IpAddr>,
-    /// Lowest UDP/TCP port for RTC.
+    /// Lowest UDP/TCP port for per-transport ports (plain and pipe transports, and WebRTC
+    /// transports when there is no WebRtcServer).
     pub rtc_min_port: u16,
-    /// Highest UDP/TCP port for RTC.
+    /// Highest UDP/TCP port for per-transport ports.
     pub rtc_max_port: u16,
+    /// WebRtcServer base port: worker `i` serves every WebRTC transport on UDP and TCP port
+    /// `base + i`. `Some(0)`: each worker's server on random ports. `None`: no WebRtcServer,
+    /// one port per transport from the RTC range.
+    pub webrtc_port: Option<u16>,
+    /// Consumers a worker may carry before a room on it continues on another worker (new
+    /// transports go to a router on the least-loaded other worker; producers are piped).
+    pub worker_consumer_capacity: usize,
 }
 
 impl Default for SfuConfig {
@@ -26,6 +34,8 @@ impl Default for SfuConfig {
             announced_ip: None,
             rtc_min_port: 40000,
             rtc_max_port: 49999,
+            webrtc_port: Some(0),
+            worker_consumer_capacity: 500,
         }
     }
 }

@@ -1,10 +1,14 @@
 //! RAII handles over mediasoup routers, transports, producers and consumers.
 
 use crate::error::SfuError;
+use crate::load::{Counted, LoadGuard};
 use crate::normalize;
+use crate::room::{RoomInner, RouterInner};
+use mediasoup::data_structures::{DtlsState, IceState};
 use mediasoup::prelude::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Media kind as it appears on the wire (`"audio"` / `"video"`).
 pub type MediaKindName = &'static str;
@@ -16,7 +20,7 @@ fn kind_name(kind: MediaKind) -> MediaKindName {
     }
 }
 
-fn to_value<T: serde::Serialize>(v: &T) -> Value {
+pub(crate) fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
@@ -24,114 +28,131 @@ fn from_value<T: serde::de::DeserializeOwned>(what: &'static str, v: Value) -> R
     serde_json::from_value(v).map_err(|e| SfuError::invalid(what, e))
 }
 
-fn parse_producer_id(id: &str) -> Result<ProducerId, SfuError> {
+pub(crate) fn parse_producer_id(id: &str) -> Result<ProducerId, SfuError> {
     from_value("producerId", Value::String(id.to_owned()))
 }
 
-pub(crate) struct RouterInner {
-    pub(crate) router: Router,
-    pub(crate) listen_ip: ListenIp,
-    pub(crate) worker_index: usize,
-}
-
-/// The router of one room (conversation). Cloning is cheap; the router closes when the last
-/// clone is dropped.
-#[derive(Clone)]
-pub struct RoomRouter {
-    pub(crate) inner: Arc<RouterInner>,
-}
-
-impl std::fmt::Debug for RoomRouter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoomRouter")
-            .field("id", &self.id())
-            .finish()
-    }
-}
-
-impl RoomRouter {
-    /// Router id.
-    pub fn id(&self) -> String {
-        self.inner.router.id().to_string()
-    }
-
-    /// Index of the worker this router lives on.
-    pub fn worker_index(&self) -> usize {
-        self.inner.worker_index
-    }
-
-    /// Whether two handles refer to the same router.
-    pub fn same_as(&self, other: &RoomRouter) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-    }
-
-    /// The router's RTP capabilities, in mediasoup-client's JSON shape.
-    pub fn rtp_capabilities(&self) -> Value {
-        to_value(self.inner.router.rtp_capabilities())
-    }
-
-    /// Whether a consumer with these client RTP capabilities can consume `producer_id`.
-    /// Unparsable capabilities or ids simply cannot consume.
-    pub fn can_consume(&self, producer_id: &str, rtp_capabilities: &Value) -> bool {
-        let Ok(pid) = parse_producer_id(producer_id) else {
-            return false;
-        };
-        let caps = normalize::rtp_capabilities(rtp_capabilities.clone());
-        let Ok(caps) = serde_json::from_value::<RtpCapabilities>(caps) else {
-            return false;
-        };
-        self.inner.router.can_consume(&pid, &caps)
-    }
-
-    /// Create a WebRTC transport (UDP preferred, TCP enabled) for a client.
-    pub async fn create_webrtc_transport(&self) -> Result<MediaTransport, SfuError> {
-        let mut options =
-            WebRtcTransportOptions::new(TransportListenIps::new(self.inner.listen_ip));
-        options.enable_udp = true;
-        options.enable_tcp = true;
-        options.prefer_udp = true;
-        let transport = self
-            .inner
-            .router
-            .create_webrtc_transport(options)
-            .await
-            .map_err(SfuError::request)?;
-        Ok(MediaTransport {
-            inner: TransportKind::WebRtc(transport),
-        })
-    }
-
-    /// Create a plain RTP transport on the router's listen IP (`comedia`: learn the remote
-    /// address from the first packet). Used for RTP ingestion/egress and tests.
-    pub async fn create_plain_transport(&self, comedia: bool) -> Result<MediaTransport, SfuError> {
-        let mut options = PlainTransportOptions::new(self.inner.listen_ip);
-        options.comedia = comedia;
-        options.rtcp_mux = true;
-        let transport = self
-            .inner
-            .router
-            .create_plain_transport(options)
-            .await
-            .map_err(SfuError::request)?;
-        Ok(MediaTransport {
-            inner: TransportKind::Plain(transport),
-        })
-    }
-}
-
 #[derive(Debug)]
-enum TransportKind {
+pub(crate) enum TransportKind {
     WebRtc(WebRtcTransport),
     Plain(PlainTransport),
 }
 
+/// Whether a transport's ICE and DTLS are usable, as mediasoup reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportHealth {
+    /// Not failed (new, connecting or connected).
+    Ok,
+    /// ICE disconnected, or DTLS failed or closed by the remote side.
+    Failed,
+}
+
+/// Latest ICE/DTLS states of a WebRTC transport.
+#[derive(Debug, Default)]
+struct HealthCell {
+    ice_failed: AtomicU8,
+    dtls_failed: AtomicU8,
+}
+
+impl HealthCell {
+    fn record_ice(&self, state: IceState) {
+        let failed = matches!(state, IceState::Disconnected);
+        self.ice_failed.store(u8::from(failed), Ordering::Relaxed);
+    }
+
+    fn record_dtls(&self, state: DtlsState) {
+        let failed = matches!(state, DtlsState::Failed | DtlsState::Closed);
+        self.dtls_failed.store(u8::from(failed), Ordering::Relaxed);
+    }
+
+    fn health(&self) -> TransportHealth {
+        if self.ice_failed.load(Ordering::Relaxed) != 0
+            || self.dtls_failed.load(Ordering::Relaxed) != 0
+        {
+            TransportHealth::Failed
+        } else {
+            TransportHealth::Ok
+        }
+    }
+}
+
 /// A transport owned by one participant; closed when dropped.
-#[derive(Debug)]
 pub struct MediaTransport {
     inner: TransportKind,
+    router: Arc<RouterInner>,
+    room: Arc<RoomInner>,
+    health: Arc<HealthCell>,
+    _counted: LoadGuard,
+}
+
+impl std::fmt::Debug for MediaTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaTransport")
+            .field("id", &self.id())
+            .field("worker", &self.router.worker_index)
+            .finish()
+    }
 }
 
 impl MediaTransport {
+    pub(crate) fn new(
+        inner: TransportKind,
+        router: Arc<RouterInner>,
+        room: Arc<RoomInner>,
+    ) -> Self {
+        let health = Arc::new(HealthCell::default());
+        if let TransportKind::WebRtc(t) = &inner {
+            let cell = health.clone();
+            t.on_ice_state_change(move |state| cell.record_ice(state))
+                .detach();
+            let cell = health.clone();
+            t.on_dtls_state_change(move |state| cell.record_dtls(state))
+                .detach();
+        }
+        Self {
+            _counted: LoadGuard::new(&router.load, Counted::Transport),
+            inner,
+            router,
+            room,
+            health,
+        }
+    }
+
+    /// Index of the worker this transport lives on.
+    pub fn worker_index(&self) -> usize {
+        self.router.worker_index
+    }
+
+    /// Current ICE/DTLS health.
+    pub fn health(&self) -> TransportHealth {
+        self.health.health()
+    }
+
+    /// Call `callback` with the transport's health each time its ICE or DTLS state changes
+    /// (WebRTC transports; plain transports never report). Runs on a mediasoup thread: keep it
+    /// short and non-blocking.
+    pub fn on_health_change<F>(&self, callback: F)
+    where
+        F: Fn(TransportHealth) + Send + Sync + 'static,
+    {
+        let TransportKind::WebRtc(t) = &self.inner else {
+            return;
+        };
+        let callback = Arc::new(callback);
+        // Each handler records the state itself, whatever order handlers run in.
+        let (cell, cb) = (self.health.clone(), callback.clone());
+        t.on_ice_state_change(move |state| {
+            cell.record_ice(state);
+            cb(cell.health());
+        })
+        .detach();
+        let (cell, cb) = (self.health.clone(), callback);
+        t.on_dtls_state_change(move |state| {
+            cell.record_dtls(state);
+            cb(cell.health());
+        })
+        .detach();
+    }
     fn as_transport(&self) -> &dyn Transport {
         match &self.inner {
             TransportKind::WebRtc(t) => t,
@@ -239,7 +260,15 @@ impl MediaTransport {
             .produce(ProducerOptions::new(kind, rtp_parameters))
             .await
             .map_err(SfuError::request)?;
-        Ok(MediaProducer { producer })
+        self.room
+            .producers
+            .lock()
+            .insert(producer.id(), self.router.clone());
+        Ok(MediaProducer {
+            _counted: LoadGuard::new(&self.router.load, Counted::Producer),
+            producer,
+            room: self.room.clone(),
+        })
     }
 
     /// Create a consumer of `producer_id` for a client with `rtp_capabilities`.
@@ -254,6 +283,7 @@ impl MediaTransport {
             "rtpCapabilities",
             normalize::rtp_capabilities(rtp_capabilities),
         )?;
+        self.room.ensure_piped(producer_id, &self.router).await?;
         let mut options = ConsumerOptions::new(producer_id, caps);
         options.paused = paused;
         let consumer = self
@@ -261,14 +291,32 @@ impl MediaTransport {
             .consume(options)
             .await
             .map_err(SfuError::request)?;
-        Ok(MediaConsumer { consumer })
+        Ok(MediaConsumer {
+            _counted: LoadGuard::new(&self.router.load, Counted::Consumer),
+            consumer,
+        })
     }
 }
 
-/// A producer; closed when dropped.
-#[derive(Debug)]
+/// A producer; closed when dropped (with the pipes that carry it to other workers).
 pub struct MediaProducer {
     producer: Producer,
+    room: Arc<RoomInner>,
+    _counted: LoadGuard,
+}
+
+impl std::fmt::Debug for MediaProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaProducer")
+            .field("id", &self.id())
+            .finish()
+    }
+}
+
+impl Drop for MediaProducer {
+    fn drop(&mut self) {
+        self.room.producer_closed(&self.producer.id());
+    }
 }
 
 impl MediaProducer {
@@ -297,6 +345,7 @@ impl MediaProducer {
 #[derive(Debug)]
 pub struct MediaConsumer {
     consumer: Consumer,
+    _counted: LoadGuard,
 }
 
 impl MediaConsumer {

@@ -1,7 +1,9 @@
 //! Huddle's SFU layer: the only crate that names `mediasoup` types.
 //!
-//! It owns the mediasoup worker pool, one router per conversation (deduplicated, so concurrent
-//! first joins share one router), WebRTC and plain transports, producers and consumers. Every
+//! It owns the mediasoup worker pool (each worker with a WebRtcServer on its own port), one
+//! [`RoomRouter`] per conversation (deduplicated, so concurrent first joins share it; a room
+//! that outgrows its worker continues on routers of other workers, producers piped between
+//! them), WebRTC and plain transports, producers and consumers. Every
 //! handle is RAII: dropping the last clone of a [`RoomRouter`], [`MediaTransport`],
 //! [`MediaProducer`] or [`MediaConsumer`] closes the underlying mediasoup object.
 //!
@@ -12,10 +14,14 @@ mod codecs;
 mod config;
 mod error;
 mod handles;
+mod load;
 mod normalize;
+mod room;
 mod sfu;
 
 pub use config::SfuConfig;
 pub use error::SfuError;
-pub use handles::{MediaConsumer, MediaKindName, MediaProducer, MediaTransport, RoomRouter};
+pub use handles::{MediaConsumer, MediaKindName, MediaProducer, MediaTransport, TransportHealth};
+pub use load::WorkerStats;
+pub use room::RoomRouter;
 pub use sfu::{Sfu, SfuStats};

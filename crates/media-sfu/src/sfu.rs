@@ -1,31 +1,74 @@
-//! The worker pool and the per-room router registry.
+//! The worker pool (one WebRtcServer per worker) and the per-room registry.
 
 use crate::codecs::media_codecs;
 use crate::config::SfuConfig;
 use crate::error::SfuError;
-use crate::handles::{RoomRouter, RouterInner};
+use crate::load::{WorkerLoad, WorkerStats};
+use crate::room::{RoomInner, RoomRouter, RouterInner, counted_router};
+use mediasoup::data_structures::Protocol;
 use mediasoup::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use tokio::sync::{Mutex, mpsc};
 
 /// Live object counts, for metrics and leak checks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SfuStats {
     /// Workers running.
     pub workers: usize,
-    /// Routers alive.
+    /// Routers alive (a room that spans workers has one per worker).
     pub routers: usize,
+    /// Rooms with live media.
+    pub rooms: usize,
+    /// Per-worker counts, by slot.
+    pub per_worker: Vec<WorkerStats>,
 }
 
-struct Inner {
+/// One worker slot: the worker, its WebRtcServer and its load counters.
+struct WorkerSlot {
+    worker: Worker,
+    webrtc_server: Option<WebRtcServer>,
+    load: Arc<WorkerLoad>,
+}
+
+/// The shared pool behind [`Sfu`] (rooms hold a weak reference to grow onto other workers).
+pub(crate) struct Pool {
     manager: WorkerManager,
     settings: SfuConfig,
-    workers: parking_lot::Mutex<Vec<Worker>>,
+    workers: parking_lot::Mutex<Vec<WorkerSlot>>,
     listen_ip: ListenIp,
-    routers: Mutex<HashMap<String, Weak<RouterInner>>>,
+    rooms: Mutex<HashMap<String, Weak<RoomInner>>>,
     deaths_tx: mpsc::UnboundedSender<usize>,
     deaths_rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<usize>>>,
+}
+
+/// The WebRtcServer port of worker `index`: `None` (random) for base 0.
+fn server_port(base: u16, index: usize) -> Result<Option<u16>, SfuError> {
+    if base == 0 {
+        return Ok(None);
+    }
+    u16::try_from(index)
+        .ok()
+        .and_then(|i| base.checked_add(i))
+        .map(Some)
+        .ok_or_else(|| SfuError::Worker(format!("WebRtcServer port {base} + {index} overflows")))
+}
+
+async fn create_webrtc_server(
+    worker: &Worker,
+    listen_ip: ListenIp,
+    port: Option<u16>,
+) -> Result<WebRtcServer, String> {
+    let info = |protocol| WebRtcServerListenInfo {
+        protocol,
+        listen_ip,
+        port,
+    };
+    let infos = WebRtcServerListenInfos::new(info(Protocol::Udp)).insert(info(Protocol::Tcp));
+    worker
+        .create_webrtc_server(WebRtcServerOptions::new(infos))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn start_worker(
@@ -33,7 +76,8 @@ async fn start_worker(
     config: &SfuConfig,
     index: usize,
     deaths: &mpsc::UnboundedSender<usize>,
-) -> Result<Worker, SfuError> {
+    replacing: bool,
+) -> Result<WorkerSlot, SfuError> {
     let mut settings = WorkerSettings::default();
     settings.rtc_ports_range = config.rtc_min_port..=config.rtc_max_port;
     let worker = manager
@@ -47,13 +91,90 @@ async fn start_worker(
             let _ = tx.send(index);
         })
         .detach();
-    Ok(worker)
+    let listen_ip = ListenIp {
+        ip: config.listen_ip,
+        announced_ip: config.announced_ip,
+    };
+    let webrtc_server = match config.webrtc_port {
+        None => None,
+        Some(base) => {
+            let port = server_port(base, index)?;
+            match create_webrtc_server(&worker, listen_ip, port).await {
+                Ok(server) => Some(server),
+                // A replacement may find its predecessor still holding the port for a moment.
+                Err(e) if replacing && port.is_some() => {
+                    tracing::warn!(
+                        worker = index,
+                        ?port,
+                        error = %e,
+                        "WebRtcServer port still busy: the replacement worker listens on a random port"
+                    );
+                    let server = create_webrtc_server(&worker, listen_ip, None)
+                        .await
+                        .map_err(SfuError::Worker)?;
+                    Some(server)
+                }
+                Err(e) => {
+                    return Err(SfuError::Worker(format!(
+                        "worker {index}: WebRtcServer cannot listen on {}:{} (UDP and TCP): {e}; \
+                         choose another base port (--webrtc-port), or 0 for random ports",
+                        config.listen_ip,
+                        port.unwrap_or(0)
+                    )));
+                }
+            }
+        }
+    };
+    tracing::info!(
+        worker = index,
+        webrtc_server_port = ?config.webrtc_port.map(|b| server_port(b, index).ok().flatten()),
+        "mediasoup worker started"
+    );
+    Ok(WorkerSlot {
+        worker,
+        webrtc_server,
+        load: Arc::new(WorkerLoad::default()),
+    })
 }
 
-/// The SFU: a pool of mediasoup workers and at most one router per room key.
+impl Pool {
+    /// A router on the least-loaded worker whose index is not in `exclude`, or `None` when
+    /// every worker is excluded.
+    pub(crate) async fn create_router_excluding(
+        &self,
+        exclude: &[usize],
+    ) -> Result<Option<Arc<RouterInner>>, SfuError> {
+        let picked = {
+            let workers = self.workers.lock();
+            workers
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !exclude.contains(i))
+                .min_by_key(|(_, w)| w.load.weight())
+                .map(|(i, w)| (i, w.worker.clone(), w.webrtc_server.clone(), w.load.clone()))
+        };
+        let Some((index, worker, server, load)) = picked else {
+            return Ok(None);
+        };
+        let router = worker
+            .create_router(RouterOptions::new(media_codecs()))
+            .await
+            .map_err(SfuError::request)?;
+        Ok(Some(counted_router(
+            router,
+            index,
+            &load,
+            server,
+            self.listen_ip,
+        )))
+    }
+}
+
+/// The SFU: a pool of mediasoup workers (each with its own WebRtcServer port) and one
+/// [`RoomRouter`] per room key.
 #[derive(Clone)]
 pub struct Sfu {
-    inner: Arc<Inner>,
+    inner: Arc<Pool>,
 }
 
 impl std::fmt::Debug for Sfu {
@@ -71,19 +192,19 @@ impl Sfu {
         let (deaths_tx, deaths_rx) = mpsc::unbounded_channel();
         let mut workers = Vec::new();
         for index in 0..config.workers.max(1) {
-            workers.push(start_worker(&manager, &config, index, &deaths_tx).await?);
+            workers.push(start_worker(&manager, &config, index, &deaths_tx, false).await?);
         }
         let listen_ip = ListenIp {
             ip: config.listen_ip,
             announced_ip: config.announced_ip,
         };
         Ok(Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Pool {
                 manager,
                 settings: config,
                 workers: parking_lot::Mutex::new(workers),
                 listen_ip,
-                routers: Mutex::new(HashMap::new()),
+                rooms: Mutex::new(HashMap::new()),
                 deaths_tx,
                 deaths_rx: parking_lot::Mutex::new(Some(deaths_rx)),
             }),
@@ -104,71 +225,95 @@ impl Sfu {
     /// Start a fresh worker in slot `index` (after its predecessor died). The old worker
     /// closes once its last router handle is dropped.
     pub async fn replace_worker(&self, index: usize) -> Result<(), SfuError> {
-        let worker = start_worker(
+        // Free the old WebRtcServer's port first, so the replacement can take it over.
+        let old_server = self
+            .inner
+            .workers
+            .lock()
+            .get_mut(index)
+            .and_then(|slot| slot.webrtc_server.take());
+        drop(old_server);
+        let slot = start_worker(
             &self.inner.manager,
             &self.inner.settings,
             index,
             &self.inner.deaths_tx,
+            true,
         )
         .await?;
         {
-            let mut routers = self.inner.routers.lock().await;
-            routers.retain(|_, w| w.upgrade().is_some_and(|r| r.worker_index != index));
+            let mut rooms = self.inner.rooms.lock().await;
+            rooms.retain(|_, w| {
+                w.upgrade()
+                    .is_some_and(|r| !RoomRouter { inner: r }.uses_worker(index))
+            });
         }
         let mut workers = self.inner.workers.lock();
         match workers.get_mut(index) {
-            Some(slot) => *slot = worker,
+            Some(old) => *old = slot,
             None => return Err(SfuError::NoWorker),
         }
         tracing::info!(worker = index, "mediasoup worker replaced");
         Ok(())
     }
 
-    /// The router of room `key`, created on the least-loaded worker if none is alive.
-    /// Concurrent calls for the same key always get the same router.
+    /// The media of room `key`, with its home router on the least-loaded worker if the room
+    /// is not alive. Concurrent calls for the same key always get the same room.
     pub async fn router_for(&self, key: &str) -> Result<RoomRouter, SfuError> {
-        let mut routers = self.inner.routers.lock().await;
-        if let Some(inner) = routers.get(key).and_then(Weak::upgrade) {
+        let mut rooms = self.inner.rooms.lock().await;
+        if let Some(inner) = rooms.get(key).and_then(Weak::upgrade) {
             return Ok(RoomRouter { inner });
         }
-        routers.retain(|_, w| w.strong_count() > 0);
-        let worker = {
-            let workers = self.inner.workers.lock();
-            let mut load = vec![0usize; workers.len()];
-            for w in routers.values() {
-                if let Some(r) = w.upgrade()
-                    && let Some(l) = load.get_mut(r.worker_index)
-                {
-                    *l += 1;
-                }
-            }
-            let (worker_index, _) = load
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, l)| **l)
-                .ok_or(SfuError::NoWorker)?;
-            (worker_index, workers[worker_index].clone())
-        };
-        let (worker_index, worker) = worker;
-        let router = worker
-            .create_router(RouterOptions::new(media_codecs()))
-            .await
-            .map_err(SfuError::request)?;
-        let inner = Arc::new(RouterInner {
-            router,
-            listen_ip: self.inner.listen_ip,
-            worker_index,
+        rooms.retain(|_, w| w.strong_count() > 0);
+        let home = self
+            .inner
+            .create_router_excluding(&[])
+            .await?
+            .ok_or(SfuError::NoWorker)?;
+        let inner = Arc::new(RoomInner {
+            pool: Arc::downgrade(&self.inner),
+            routers: parking_lot::Mutex::new(vec![home]),
+            producers: parking_lot::Mutex::default(),
+            piped: parking_lot::Mutex::default(),
+            grow: tokio::sync::Mutex::new(()),
+            capacity: self.inner.settings.worker_consumer_capacity,
         });
-        routers.insert(key.to_owned(), Arc::downgrade(&inner));
+        rooms.insert(key.to_owned(), Arc::downgrade(&inner));
         Ok(RoomRouter { inner })
+    }
+
+    /// Per-worker object counts (without waiting for the room registry).
+    pub fn worker_stats(&self) -> Vec<WorkerStats> {
+        self.inner
+            .workers
+            .lock()
+            .iter()
+            .enumerate()
+            .map(|(i, w)| w.load.snapshot(i))
+            .collect()
     }
 
     /// Current object counts.
     pub async fn stats(&self) -> SfuStats {
-        let routers = self.inner.routers.lock().await;
+        let rooms = self
+            .inner
+            .rooms
+            .lock()
+            .await
+            .values()
+            .filter(|w| w.strong_count() > 0)
+            .count();
+        let workers = self.inner.workers.lock();
+        let per_worker: Vec<WorkerStats> = workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| w.load.snapshot(i))
+            .collect();
         SfuStats {
-            workers: self.inner.workers.lock().len(),
-            routers: routers.values().filter(|w| w.strong_count() > 0).count(),
+            workers: workers.len(),
+            routers: per_worker.iter().map(|w| w.routers).sum(),
+            rooms,
+            per_worker,
         }
     }
 }

@@ -1,11 +1,11 @@
 //! Real mediasoup worker tests: a smoke test of the object graph and RTP forwarding.
 
+mod common;
+
+use common::TestResult;
 use media_sfu::{Sfu, SfuConfig};
 use serde_json::json;
-use std::time::Duration;
 use tokio::net::UdpSocket;
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 async fn sfu() -> Result<Sfu, Box<dyn std::error::Error>> {
     Ok(Sfu::new(SfuConfig::default()).await?)
@@ -72,13 +72,7 @@ async fn rtp_flows_from_producer_to_consumer() -> TestResult {
     let ingress = router.create_plain_transport(true).await?;
     let ssrc = 22_222_222u32;
     let producer = ingress
-        .produce(
-            "audio",
-            json!({
-                "codecs": [{"mimeType": "audio/opus", "payloadType": 100, "clockRate": 48000, "channels": 2}],
-                "encodings": [{"ssrc": ssrc}]
-            }),
-        )
+        .produce("audio", common::opus_parameters(ssrc))
         .await?;
     assert_eq!(producer.kind(), "audio");
 
@@ -98,26 +92,8 @@ async fn rtp_flows_from_producer_to_consumer() -> TestResult {
     consumer.resume().await?;
     assert!(!consumer.paused());
 
-    let tx = UdpSocket::bind("127.0.0.1:0").await?;
-    let dst = ("127.0.0.1", ingress.local_port().ok_or("no port")?);
-    let mut got = 0;
-    for i in 0u16..60 {
-        let mut pkt = vec![0x80, 100];
-        pkt.extend_from_slice(&i.to_be_bytes());
-        pkt.extend_from_slice(&(u32::from(i) * 960).to_be_bytes());
-        pkt.extend_from_slice(&ssrc.to_be_bytes());
-        let payload = format!("opus-frame-{i:04}");
-        pkt.extend_from_slice(payload.as_bytes());
-        tx.send_to(&pkt, dst).await?;
-        let mut buf = [0u8; 1500];
-        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(50), rx.recv(&mut buf)).await
-        {
-            // Consumers add header extensions: the payload is at the end.
-            if buf[..n].ends_with(payload.as_bytes()) {
-                got += 1;
-            }
-        }
-    }
+    let port = ingress.local_port().ok_or("no port")?;
+    let got = common::send_and_count(port, ssrc, 60, &[&rx]).await?[0];
     assert!(got >= 30, "only {got}/60 RTP packets forwarded");
     assert!(consumer.packets_sent().await? >= 30);
     Ok(())

@@ -43,5 +43,8 @@ pub const NEW_PRODUCER: &str = "newProducer";
 pub const PARTICIPANT_LEFT: &str = "participantLeft";
 /// Server → client (Huddle addition): a producer of the room was closed.
 pub const PRODUCER_CLOSED: &str = "producerClosed";
+/// Server → client (Huddle addition): the server removed this socket from its SFU room
+/// (its media transport failed and did not recover within the grace period).
+pub const REMOVED_FROM_ROOM: &str = "removedFromRoom";
 /// Server → client (Huddle addition): the server is shutting down.
 pub const SERVER_SHUTDOWN: &str = "server_shutdown";

@@ -80,6 +80,21 @@ pub struct ProducerClosed {
     pub socket_id: String,
 }
 
+/// `removedFromRoom` (Huddle addition): the server took this socket out of its SFU room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemovedFromRoom {
+    /// The room (conversation id).
+    pub room_id: String,
+    /// Why, e.g. [`RemovedFromRoom::TRANSPORT_FAILED`].
+    pub reason: String,
+}
+
+impl RemovedFromRoom {
+    /// Reason: a media transport failed (ICE/DTLS) and did not recover within the grace period.
+    pub const TRANSPORT_FAILED: &'static str = "transport_failed";
+}
+
 /// `server_shutdown` (Huddle addition).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServerShutdown {

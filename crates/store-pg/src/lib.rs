@@ -157,6 +157,16 @@ impl PgDirectory {
             .unwrap_or(Err(StoreError::Timeout(timeout)))
     }
 
+    /// One `SELECT 1` round trip, bounded by the query timeout: is the database reachable?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.timed(async {
+            let mut conn = self.conn().await?;
+            diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Removes `token` from user `user_id`'s `"fcmToken"` array (FCM reported it unregistered).
     /// Returns whether a row changed.
     pub async fn remove_fcm_token(&self, user_id: &str, token: &str) -> Result<bool, StoreError> {
@@ -258,6 +268,10 @@ fn user_record(
 
 #[async_trait]
 impl Directory for PgDirectory {
+    async fn ping(&self) -> Result<(), DirectoryError> {
+        PgDirectory::ping(self).await.map_err(DirectoryError::from)
+    }
+
     async fn roster(&self, conversation_id: &str) -> Result<Option<Roster>, DirectoryError> {
         let rows = self.member_rows(conversation_id, None).await?;
         let mut conversation = ConversationRecord {

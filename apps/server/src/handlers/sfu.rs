@@ -102,15 +102,14 @@ pub async fn create_transport(app: &App, sid: &str, data: Value, ack: AckSender)
     };
     let id = transport.id();
     let params = transport.client_parameters();
-    let added = app.state.lock().add_transport(
-        sid,
-        epoch,
-        id.clone(),
-        req.direction(),
-        Arc::new(transport),
-    );
+    let transport = Arc::new(transport);
+    let added =
+        app.state
+            .lock()
+            .add_transport(sid, epoch, id.clone(), req.direction(), transport.clone());
     match added {
         Ok(()) => {
+            app.health.watch(sid, epoch, &transport);
             tracing::debug!(transport = %id, direction = ?req.direction(), "transport created");
             reply(ack, &params);
         }

@@ -8,6 +8,7 @@ pub async fn start() -> (String, HuddleHandle) {
     let directory = MemoryDirectory::from_json(server::DEMO_DIRECTORY).unwrap();
     let config = Config {
         workers: Some(1),
+        webrtc_port: 0,
         auth: Some(server::AuthMode::None),
         ..Config::default()
     };

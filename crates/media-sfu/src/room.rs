@@ -1,0 +1,271 @@
+//! One room's media: a home router, more routers on other workers when the room outgrows its
+//! worker, and the producer pipes between them.
+
+use crate::error::SfuError;
+use crate::handles::{MediaTransport, TransportKind, parse_producer_id, to_value};
+use crate::load::{Counted, LoadGuard, WorkerLoad};
+use crate::normalize;
+use crate::sfu::Pool;
+use mediasoup::prelude::*;
+use mediasoup::router::RouterId;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+
+/// A router on one worker, with what transports on it need.
+pub(crate) struct RouterInner {
+    pub(crate) router: Router,
+    pub(crate) worker_index: usize,
+    pub(crate) load: Arc<WorkerLoad>,
+    pub(crate) webrtc_server: Option<WebRtcServer>,
+    pub(crate) listen_ip: ListenIp,
+    pub(crate) _counted: LoadGuard,
+}
+
+/// Shared state of a room.
+pub(crate) struct RoomInner {
+    pub(crate) pool: Weak<Pool>,
+    /// Routers in creation order; the first is the home router.
+    pub(crate) routers: parking_lot::Mutex<Vec<Arc<RouterInner>>>,
+    /// The router each live producer was created on.
+    pub(crate) producers: parking_lot::Mutex<HashMap<ProducerId, Arc<RouterInner>>>,
+    /// Producers already piped to a router: `(producer, target router)`.
+    pub(crate) piped: parking_lot::Mutex<HashSet<(ProducerId, RouterId)>>,
+    /// Serialises router additions and pipe creation.
+    pub(crate) grow: tokio::sync::Mutex<()>,
+    /// Consumers a worker may carry before the room spreads to another worker.
+    pub(crate) capacity: usize,
+}
+
+impl RoomInner {
+    /// Forget a closed producer (its pipes close with it).
+    pub(crate) fn producer_closed(&self, id: &ProducerId) {
+        self.producers.lock().remove(id);
+        self.piped.lock().retain(|(p, _)| p != id);
+    }
+
+    /// Make `producer_id` consumable on `target`: pipe it there from its own router once.
+    /// The pipe lives as long as the source producer.
+    pub(crate) async fn ensure_piped(
+        &self,
+        producer_id: ProducerId,
+        target: &Arc<RouterInner>,
+    ) -> Result<(), SfuError> {
+        let source = self.producers.lock().get(&producer_id).cloned();
+        let Some(source) = source else {
+            return Ok(()); // unknown here: the consume itself reports it
+        };
+        if Arc::ptr_eq(&source, target) {
+            return Ok(());
+        }
+        let key = (producer_id, target.router.id());
+        if self.piped.lock().contains(&key) {
+            return Ok(());
+        }
+        let _serial = self.grow.lock().await;
+        if self.piped.lock().contains(&key) {
+            return Ok(());
+        }
+        // The pair's handles do not close on drop: the pipe follows the source producer.
+        source
+            .router
+            .pipe_producer_to_router(producer_id, PipeToRouterOptions::new(target.router.clone()))
+            .await
+            .map_err(SfuError::request)?;
+        tracing::debug!(
+            producer = %producer_id,
+            from = source.worker_index,
+            to = target.worker_index,
+            "producer piped to another worker's router"
+        );
+        self.piped.lock().insert(key);
+        Ok(())
+    }
+
+    /// The router a new transport goes on: the first of the room's routers whose worker is
+    /// below capacity; else a new router on the least-loaded worker the room does not use
+    /// yet; else (every worker in use) the room's least-loaded router.
+    async fn router_for_transport(&self) -> Result<Arc<RouterInner>, SfuError> {
+        if let Some(r) = self.below_capacity() {
+            return Ok(r);
+        }
+        let _serial = self.grow.lock().await;
+        if let Some(r) = self.below_capacity() {
+            return Ok(r);
+        }
+        let used: Vec<usize> = self.routers.lock().iter().map(|r| r.worker_index).collect();
+        let pool = self.pool.upgrade().ok_or(SfuError::NoWorker)?;
+        if let Some(router) = pool.create_router_excluding(&used).await? {
+            tracing::info!(
+                worker = router.worker_index,
+                routers = used.len() + 1,
+                "room outgrew its worker: continuing on another worker"
+            );
+            self.routers.lock().push(router.clone());
+            return Ok(router);
+        }
+        self.routers
+            .lock()
+            .iter()
+            .min_by_key(|r| r.load.weight())
+            .cloned()
+            .ok_or(SfuError::NoWorker)
+    }
+
+    fn below_capacity(&self) -> Option<Arc<RouterInner>> {
+        self.routers
+            .lock()
+            .iter()
+            .find(|r| r.load.consumers() < self.capacity)
+            .cloned()
+    }
+
+    fn home(&self) -> Result<Arc<RouterInner>, SfuError> {
+        self.routers
+            .lock()
+            .first()
+            .cloned()
+            .ok_or(SfuError::NoWorker)
+    }
+}
+
+/// The media of one room (conversation). Cloning is cheap; the room's routers close when the
+/// last clone (and the last transport) is dropped.
+#[derive(Clone)]
+pub struct RoomRouter {
+    pub(crate) inner: Arc<RoomInner>,
+}
+
+impl std::fmt::Debug for RoomRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomRouter")
+            .field("id", &self.id())
+            .field("workers", &self.worker_indices())
+            .finish()
+    }
+}
+
+impl RoomRouter {
+    /// Id of the home router.
+    pub fn id(&self) -> String {
+        self.inner
+            .home()
+            .map(|r| r.router.id().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Index of the worker the home router lives on.
+    pub fn worker_index(&self) -> usize {
+        self.inner.home().map(|r| r.worker_index).unwrap_or(0)
+    }
+
+    /// Indices of every worker the room has a router on (home first).
+    pub fn worker_indices(&self) -> Vec<usize> {
+        self.inner
+            .routers
+            .lock()
+            .iter()
+            .map(|r| r.worker_index)
+            .collect()
+    }
+
+    /// Whether the room has a router on worker `index`.
+    pub fn uses_worker(&self, index: usize) -> bool {
+        self.inner
+            .routers
+            .lock()
+            .iter()
+            .any(|r| r.worker_index == index)
+    }
+
+    /// Whether two handles refer to the same room.
+    pub fn same_as(&self, other: &RoomRouter) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The room's RTP capabilities, in mediasoup-client's JSON shape (identical on every
+    /// router of the room: same codec list).
+    pub fn rtp_capabilities(&self) -> Value {
+        self.inner
+            .home()
+            .map(|r| to_value(r.router.rtp_capabilities()))
+            .unwrap_or(Value::Null)
+    }
+
+    /// Whether a consumer with these client RTP capabilities can consume `producer_id`.
+    /// Unparsable capabilities or ids simply cannot consume.
+    pub fn can_consume(&self, producer_id: &str, rtp_capabilities: &Value) -> bool {
+        let Ok(pid) = parse_producer_id(producer_id) else {
+            return false;
+        };
+        let caps = normalize::rtp_capabilities(rtp_capabilities.clone());
+        let Ok(caps) = serde_json::from_value::<RtpCapabilities>(caps) else {
+            return false;
+        };
+        let source = self.inner.producers.lock().get(&pid).cloned();
+        match source.or_else(|| self.inner.home().ok()) {
+            Some(r) => r.router.can_consume(&pid, &caps),
+            None => false,
+        }
+    }
+
+    /// Create a WebRTC transport (UDP preferred, TCP enabled) for a client: on the worker's
+    /// WebRtcServer when there is one, else on its own ports.
+    pub async fn create_webrtc_transport(&self) -> Result<MediaTransport, SfuError> {
+        let router = self.inner.router_for_transport().await?;
+        let mut options = match &router.webrtc_server {
+            Some(server) => WebRtcTransportOptions::new_with_server(server.clone()),
+            None => WebRtcTransportOptions::new(TransportListenIps::new(router.listen_ip)),
+        };
+        options.enable_udp = true;
+        options.enable_tcp = true;
+        options.prefer_udp = true;
+        let transport = router
+            .router
+            .create_webrtc_transport(options)
+            .await
+            .map_err(SfuError::request)?;
+        Ok(MediaTransport::new(
+            TransportKind::WebRtc(transport),
+            router,
+            self.inner.clone(),
+        ))
+    }
+
+    /// Create a plain RTP transport on the router's listen IP (`comedia`: learn the remote
+    /// address from the first packet). Used for RTP ingestion/egress and tests.
+    pub async fn create_plain_transport(&self, comedia: bool) -> Result<MediaTransport, SfuError> {
+        let router = self.inner.router_for_transport().await?;
+        let mut options = PlainTransportOptions::new(router.listen_ip);
+        options.comedia = comedia;
+        options.rtcp_mux = true;
+        let transport = router
+            .router
+            .create_plain_transport(options)
+            .await
+            .map_err(SfuError::request)?;
+        Ok(MediaTransport::new(
+            TransportKind::Plain(transport),
+            router,
+            self.inner.clone(),
+        ))
+    }
+}
+
+/// Count a new router on its worker.
+pub(crate) fn counted_router(
+    router: Router,
+    worker_index: usize,
+    load: &Arc<WorkerLoad>,
+    webrtc_server: Option<WebRtcServer>,
+    listen_ip: ListenIp,
+) -> Arc<RouterInner> {
+    Arc::new(RouterInner {
+        router,
+        worker_index,
+        load: load.clone(),
+        webrtc_server,
+        listen_ip,
+        _counted: LoadGuard::new(load, Counted::Router),
+    })
+}
