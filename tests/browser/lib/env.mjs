@@ -25,6 +25,7 @@ export async function startServer({ fixture = FIXTURE, extraArgs = [], trustClie
   return startHuddle({
     args: [
       '--rtc-listen-ip', '127.0.0.1',
+      '--webrtc-port', '0', // random WebRtcServer ports: test servers may run side by side
       '--directory', fixture,
       '--web-dir', WEB_DIR,
       '--workers', '1',

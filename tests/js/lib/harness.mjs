@@ -39,6 +39,7 @@ export async function startServer({ extraArgs = [], fixture = FIXTURE } = {}) {
       '--directory', fixture,
       '--avatar-base-url', AVATAR_BASE,
       '--rtc-listen-ip', '127.0.0.1',
+      '--webrtc-port', '0', // random WebRtcServer ports: test servers may run side by side
       '--log-format', 'text',
       ...extraArgs,
     ],
