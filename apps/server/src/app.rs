@@ -36,6 +36,8 @@ pub struct App {
     pub identities: Mutex<HashMap<String, String>>,
     /// Removes participants whose transports failed for longer than the grace period.
     pub health: crate::transport_health::HealthMonitor,
+    /// `huddle_event_duration_seconds{event}` handles, resolved once (not per request).
+    pub event_latency: HashMap<&'static str, metrics::Histogram>,
 }
 
 impl App {
@@ -67,7 +69,8 @@ impl App {
         }
     }
 
-    /// Update the object gauges from the state.
+    /// Update the object gauges from the state (called when `/metrics` is scraped, so the
+    /// request path never pays for it).
     pub fn publish_gauges(&self) {
         let s = self.state.lock().stats();
         metrics::gauge!("huddle_sockets").set(s.sockets as f64);

@@ -142,6 +142,27 @@ impl HuddleBuilder {
             .ws_max_message_size(usize::try_from(config.max_payload_bytes).unwrap_or(usize::MAX))
             .ws_max_frame_size(usize::try_from(config.max_payload_bytes).unwrap_or(usize::MAX))
             .build_layer();
+        let metrics = if self.install_metrics {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => Some(handle),
+                Err(_) => {
+                    tracing::warn!("a metrics recorder is already installed; /metrics disabled");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        // Resolved after the recorder is installed, so the handles record into it.
+        let event_latency = socket::EVENTS
+            .iter()
+            .map(|&e| {
+                let h = metrics::histogram!("huddle_event_duration_seconds", "event" => e);
+                (e, h)
+            })
+            .collect();
         let grace = Duration::from_millis(config.transport_failure_grace_ms);
         let app = Arc::new_cyclic(|weak| App {
             state: Mutex::new(
@@ -160,6 +181,7 @@ impl HuddleBuilder {
             shutting_down: AtomicBool::new(false),
             identities: Mutex::new(Default::default()),
             health: transport_health::HealthMonitor::start(weak.clone(), grace),
+            event_latency,
         });
         {
             let app = app.clone();
@@ -183,19 +205,6 @@ impl HuddleBuilder {
                 None => io.ns("/", handler.with(wire)),
             }
         }
-        let metrics = if self.install_metrics {
-            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            match metrics::set_global_recorder(recorder) {
-                Ok(()) => Some(handle),
-                Err(_) => {
-                    tracing::warn!("a metrics recorder is already installed; /metrics disabled");
-                    None
-                }
-            }
-        } else {
-            None
-        };
         if let Some(mut deaths) = app.sfu.take_worker_deaths() {
             let weak = Arc::downgrade(&app);
             tokio::spawn(async move {
@@ -303,7 +312,6 @@ async fn recover_worker(app: &App, index: usize) {
             .collect::<Vec<_>>()
     };
     app.apply(effects);
-    app.publish_gauges();
     if let Err(e) = app.sfu.replace_worker(index).await {
         tracing::error!(worker = index, error = %e, "could not replace a dead worker");
     }

@@ -50,7 +50,7 @@ enum Job {
 }
 
 /// Events a socket may send.
-const EVENTS: &[&str] = &[
+pub(crate) const EVENTS: &[&str] = &[
     signal_proto::events::JOIN,
     signal_proto::events::GET_ACTIVE_CALLS,
     signal_proto::events::GROUP_CALL_INITIATE,
@@ -104,7 +104,6 @@ pub fn on_connect(app: Arc<App>, socket: SocketRef) -> Result<(), Refused> {
     if let Some(crate::auth::Identity(user)) = identity {
         app.identities.lock().insert(sid.clone(), user);
     }
-    app.publish_gauges();
     tracing::info!(sid = %sid, "socket connected");
     let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
     let pending = Arc::new(AtomicUsize::new(0));
@@ -157,8 +156,9 @@ pub fn on_connect(app: Arc<App>, socket: SocketRef) -> Result<(), Refused> {
                             .instrument(tracing::debug_span!("event", event))
                             .await;
                         pending.fetch_sub(1, Ordering::AcqRel);
-                        metrics::histogram!("huddle_event_duration_seconds", "event" => event)
-                            .record(started.elapsed().as_secs_f64());
+                        if let Some(h) = app.event_latency.get(event) {
+                            h.record(started.elapsed().as_secs_f64());
+                        }
                     }
                     Job::Disconnect(reason) => {
                         handlers::presence::disconnect(&app, &sid, reason);

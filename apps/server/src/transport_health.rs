@@ -126,5 +126,4 @@ fn expire(app: &Arc<App>, watched: &Watched) {
     );
     metrics::counter!("huddle_transport_failure_removals_total").increment(1);
     app.apply(effects);
-    app.publish_gauges();
 }

@@ -206,7 +206,6 @@ fn schedule_timeout(app: &Arc<App>, timeout: DirectTimeout) {
                 tracing::info!("1:1 call unanswered: ended by timeout");
             }
             app.apply(effects);
-            app.publish_gauges();
         }
         .instrument(span),
     );

@@ -41,7 +41,6 @@ pub async fn dispatch(app: &std::sync::Arc<App>, socket: &SocketRef, req: Reques
         e if mesh::EVENTS.contains(&e) => mesh::handle(app, &sid, e, data, ack, has_ack).await,
         other => tracing::warn!(event = other, "no handler"),
     }
-    app.publish_gauges();
 }
 
 /// Send an ack payload (a no-op when the client sent no callback).

@@ -90,5 +90,4 @@ pub fn disconnect(app: &App, sid: &str, reason: DisconnectReason) {
     let effects = app.state.lock().disconnect(sid);
     tracing::info!(?reason, "socket disconnected");
     app.apply(effects);
-    app.publish_gauges();
 }
