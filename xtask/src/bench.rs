@@ -237,12 +237,16 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
         .arg(plan.media_window_ms.to_string());
     parse_results(&cmd::stdout(&mut media)?, &mut results);
 
-    let report = render(ws, &plan, &results, profile, started.elapsed());
+    let mut report = render(ws, &plan, &results, profile, started.elapsed());
     let path = if quick {
         cmd::target_dir(ws).join("bench-quick.md")
     } else {
         ws.join("docs/benchmarks.md")
     };
+    // Keep the sections other tasks maintain (`## Soak`, by hand from `cargo xtask soak`).
+    if !quick && let Ok(old) = fs::read_to_string(&path) {
+        report.push_str(&kept_sections(&old));
+    }
     fs::write(&path, report).with_context(|| format!("writing {}", path.display()))?;
     println!(
         "bench: report written to {} ({:.0} s)",
@@ -253,20 +257,20 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
 }
 
 /// A free loopback TCP port.
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
     Ok(listener.local_addr()?.port())
 }
 
 /// A server process under test; killed when stopped or dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     log: PathBuf,
 }
 
 impl Server {
     /// Spawns `command` with output to `log` and waits for `GET /healthz` on `port`.
-    fn start(label: &str, mut command: Command, port: u16, log: &Path) -> Result<Self> {
+    pub(crate) fn start(label: &str, mut command: Command, port: u16, log: &Path) -> Result<Self> {
         let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let err = file.try_clone()?;
         command
@@ -302,17 +306,25 @@ impl Server {
         }
     }
 
-    fn pid(&self) -> u32 {
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    fn log_tail(&self) -> String {
+    /// The exit status if the process has ended (e.g. crashed) by itself.
+    pub(crate) fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// The last 4000 bytes of the log.
+    pub(crate) fn log_tail(&self) -> String {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
         let start = text.len().saturating_sub(4000);
         text.get(start..).unwrap_or_default().to_owned()
     }
 
-    fn stop(&mut self) {
+    /// Kills the process (if still running) and reaps it.
+    pub(crate) fn stop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = self.child.kill();
         }
@@ -346,8 +358,29 @@ fn healthz(port: u16) -> bool {
 // ---------------------------------------------------------------------------------------------
 // report
 
+/// Level-2 sections of docs/benchmarks.md that `bench` does not write and keeps on rewrite.
+const KEPT_SECTIONS: &[&str] = &["## Soak"];
+
+/// The [`KEPT_SECTIONS`] of an old report, each up to the next level-2 heading.
+fn kept_sections(old: &str) -> String {
+    let mut out = String::new();
+    let mut keeping = false;
+    for line in old.lines() {
+        if line.starts_with("## ") {
+            keeping = KEPT_SECTIONS
+                .iter()
+                .any(|h| line == *h || line.starts_with(&format!("{h} ")));
+        }
+        if keeping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// First line of a command's output, or `?`.
-fn version_of(program: &str, args: &[&str]) -> String {
+pub(crate) fn version_of(program: &str, args: &[&str]) -> String {
     cmd::stdout(Command::new(program).args(args).stderr(Stdio::null()))
         .ok()
         .and_then(|s| s.lines().next().map(|l| l.trim().to_owned()))
@@ -355,7 +388,7 @@ fn version_of(program: &str, args: &[&str]) -> String {
 }
 
 /// `version = "..."` of package `name` in Cargo.lock.
-fn locked_version(ws: &Path, name: &str) -> String {
+pub(crate) fn locked_version(ws: &Path, name: &str) -> String {
     let lock = fs::read_to_string(ws.join("Cargo.lock")).unwrap_or_default();
     let needle = format!("name = \"{name}\"\nversion = \"");
     lock.find(&needle)
@@ -380,7 +413,7 @@ fn npm_version(path: &Path) -> String {
 }
 
 /// Model name, CPU count and memory of this machine.
-fn machine() -> (String, usize, String) {
+pub(crate) fn machine() -> (String, usize, String) {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
@@ -774,6 +807,17 @@ mod tests {
         assert_eq!(fmt_value("join_p99_us", 2500.0), "2.50 ms");
         assert_eq!(fmt_value("rss_per_socket_bytes", 2048.0), "2.0 KiB");
         assert_eq!(fmt_value("gac_per_sec", 1234.4), "1234/s");
+    }
+
+    #[test]
+    fn keeps_the_soak_section() {
+        let old =
+            "# B\n\n## Machine\nx\n\n## Soak\n\nfigures\n### Last run\n| a |\n\n## Targets\nt\n";
+        assert_eq!(
+            kept_sections(old),
+            "## Soak\n\nfigures\n### Last run\n| a |\n\n"
+        );
+        assert_eq!(kept_sections("# B\n## Machine\n"), "");
     }
 
     #[test]

@@ -6,12 +6,16 @@
 //!   `huddle`, and starts it.
 //! * `cargo xtask test [--quick]` sets up if needed, then fmt check, clippy, Rust tests, the
 //!   JS integration tests, the demo page bundle and the browser end-to-end tests.
+//! * `cargo xtask bench [--quick] [--no-build]` runs the benchmarks and writes the report.
+//! * `cargo xtask soak [--cycles N] [--quick] [--seed S] [--no-build]` runs random call cycles
+//!   against Huddle and checks that nothing leaked.
 //!
 //! Only `std`, `anyhow` and `rlimit`, so that the first `cargo xtask` compiles in seconds.
 
 mod bench;
 mod cmd;
 mod setup;
+mod soak;
 mod tasks;
 
 use std::ffi::OsString;
@@ -40,6 +44,14 @@ commands:
                            (bench/reference-node) and the media bench; write
                            docs/benchmarks.md (--quick: small sizes, target/bench-quick.md).
                            --no-build uses the binaries already in target/
+  soak [--cycles N] [--quick] [--seed S] [--no-build]
+                           setup if needed, build (release; debug with --quick) huddle and
+                           the load generator, start huddle and run N random connect / join /
+                           initiate / createRoom / produce / consume / leave / disconnect
+                           cycles (default 10000; --quick: 500); then every count in
+                           /debug/stats must be back to zero and RSS within 10 % of its
+                           post-warm-up baseline. Figures in target/soak.md
+                           (--quick: target/soak-quick.md)
   help                     print this message
 ";
 
@@ -68,6 +80,8 @@ enum Task {
         /// Use the binaries already built.
         no_build: bool,
     },
+    /// `soak`: random call cycles, then the leak check.
+    Soak(soak::Options),
     /// `help`, `-h`, `--help` or no command at all.
     Help,
 }
@@ -131,6 +145,43 @@ fn parse(args: Vec<OsString>) -> Result<Task> {
             }
             Ok(Task::Bench { quick, no_build })
         }
+        Some("soak") => {
+            let mut opts = soak::Options::default();
+            let mut flags = flags()?.into_iter();
+            while let Some(flag) = flags.next() {
+                let (name, inline) = match flag.split_once('=') {
+                    Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
+                    _ => (flag.clone(), None),
+                };
+                let mut value = |what: &str| -> Result<String> {
+                    match inline.clone().or_else(|| flags.next()) {
+                        Some(v) => Ok(v),
+                        None => bail!("soak: {name} needs {what}\n\n{USAGE}"),
+                    }
+                };
+                match name.as_str() {
+                    "--quick" => opts.quick = true,
+                    "--no-build" => opts.no_build = true,
+                    "--cycles" => {
+                        let v = value("a number of cycles")?;
+                        match v.parse::<usize>() {
+                            Ok(n) if n > 0 => opts.cycles = Some(n),
+                            _ => bail!("soak: --cycles `{v}` is not a positive number"),
+                        }
+                    }
+                    "--seed" => {
+                        let v = value("a number")?;
+                        match v.parse::<u64>() {
+                            Ok(n) => opts.seed = Some(n),
+                            Err(_) => bail!("soak: --seed `{v}` is not a number"),
+                        }
+                    }
+                    "-h" | "--help" => return Ok(Task::Help),
+                    other => bail!("soak: unknown argument `{other}`\n\n{USAGE}"),
+                }
+            }
+            Ok(Task::Soak(opts))
+        }
         Some("help" | "-h" | "--help") => Ok(Task::Help),
         _ => bail!("unknown command {command:?}\n\n{USAGE}"),
     }
@@ -155,6 +206,7 @@ fn main() -> ExitCode {
             Task::Run { args } => tasks::run(&ws, args),
             Task::Test { quick } => tasks::test(&ws, quick),
             Task::Bench { quick, no_build } => bench::bench(&ws, quick, no_build),
+            Task::Soak(opts) => soak::soak(&ws, &opts),
             Task::Help => {
                 print!("{USAGE}");
                 Ok(ExitCode::SUCCESS)
@@ -223,6 +275,34 @@ mod tests {
             }
         );
         assert!(parse(args(&["bench", "--slow"])).is_err());
+        assert_eq!(
+            parse(args(&["soak"]))?,
+            Task::Soak(soak::Options::default())
+        );
+        assert_eq!(
+            parse(args(&["soak", "--quick", "--cycles", "300", "--seed=7"]))?,
+            Task::Soak(soak::Options {
+                cycles: Some(300),
+                quick: true,
+                seed: Some(7),
+                no_build: false
+            })
+        );
+        assert_eq!(
+            parse(args(&["soak", "--cycles=20", "--no-build"]))?,
+            Task::Soak(soak::Options {
+                cycles: Some(20),
+                quick: false,
+                seed: None,
+                no_build: true
+            })
+        );
+        assert_eq!(parse(args(&["soak", "--help"]))?, Task::Help);
+        assert!(parse(args(&["soak", "--cycles"])).is_err());
+        assert!(parse(args(&["soak", "--cycles", "0"])).is_err());
+        assert!(parse(args(&["soak", "--cycles", "many"])).is_err());
+        assert!(parse(args(&["soak", "--seed", "-1"])).is_err());
+        assert!(parse(args(&["soak", "--slow"])).is_err());
         assert!(parse(args(&["test", "--slow"])).is_err());
         assert!(parse(args(&["deploy"])).is_err());
         Ok(())

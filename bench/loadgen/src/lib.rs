@@ -6,10 +6,14 @@
 //! `group_call_initiate` → `group_call_incoming` fan-out latency and server RSS per idle socket,
 //! at several connected-socket counts. Results are printed as tab-separated `result` lines
 //! ([`stats::Measurement::line`]) for `cargo xtask bench`.
+//!
+//! [`soak`] is the leak check behind `cargo xtask soak`: thousands of random call cycles, then
+//! zero live objects in `/debug/stats` and the server's RSS back near its baseline.
 
 pub mod layout;
 pub mod scenario;
 pub mod sio;
+pub mod soak;
 pub mod stats;
 
 /// Raises this process's open-file soft limit to the hard limit; returns the new soft limit.

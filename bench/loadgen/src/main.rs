@@ -3,14 +3,20 @@
 //! * `loadgen fixture --out FILE --max-sockets N --hosts A --probes P` writes the directory JSON.
 //! * `loadgen run --url URL --label L [--pid PID] --sizes 1000,5000 ...` runs the benchmark and
 //!   prints `result` lines on stdout (progress on stderr).
+//! * `loadgen soak-fixture --out FILE --groups G` writes the soak directory JSON.
+//! * `loadgen soak --url URL --pid PID --cycles N --seed S --concurrency C --groups G` runs the
+//!   soak (see `loadgen::soak`), prints the summary on stdout (progress on stderr), optionally
+//!   writes the figures as Markdown (`--markdown FILE`), and exits with 1 when it failed.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use loadgen::layout::Layout;
 use loadgen::scenario::{self, RunConfig};
+use loadgen::soak::{self, SoakConfig, SoakLayout};
 
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", about = "Huddle signalling load generator")]
@@ -86,19 +92,130 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         timeout_ms: u64,
     },
+    /// Write the soak directory JSON (`--groups` must match the soak's).
+    SoakFixture {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Groups of 10 users.
+        #[arg(long, default_value_t = 4)]
+        groups: usize,
+    },
+    /// Random call cycles, then check that nothing leaked (live objects, RSS).
+    Soak {
+        /// Server base URL.
+        #[arg(long)]
+        url: String,
+        /// Server pid (RSS from /proc); without it RSS is not checked.
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Cycles to run.
+        #[arg(long, default_value_t = 10_000)]
+        cycles: usize,
+        /// Seed of the random action sequences (default: from the clock).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Cycles in flight.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Groups of 10 users (as written by `soak-fixture`).
+        #[arg(long, default_value_t = 4)]
+        groups: usize,
+        /// Per-request timeout (ms).
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+        /// Cycles run before the RSS baseline is taken (default: 10 %, at least 1000 or half
+        /// the run).
+        #[arg(long)]
+        warmup_cycles: Option<usize>,
+        /// Longest wait for /debug/stats to return to zero at the end (ms).
+        #[arg(long, default_value_t = 10_000)]
+        settle_ms: u64,
+        /// Allowed growth of the final RSS over the baseline (percent).
+        #[arg(long, default_value_t = 10.0)]
+        rss_tolerance_percent: f64,
+        /// Also write the figures as Markdown tables to this file.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+    },
 }
 
-fn main() -> Result<()> {
+/// Writes `text` to `path`, creating its directory.
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")
+}
+
+fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Fixture { out, layout } => {
-            if let Some(dir) = out.parent() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
+            write_file(&out, &layout.layout().directory_json())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SoakFixture { out, groups } => {
+            write_file(&out, &SoakLayout::new(groups).directory_json())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Soak {
+            url,
+            pid,
+            cycles,
+            seed,
+            concurrency,
+            groups,
+            timeout_ms,
+            warmup_cycles,
+            settle_ms,
+            rss_tolerance_percent,
+            markdown,
+        } => {
+            let seed = seed.unwrap_or_else(|| {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+            let cfg = SoakConfig {
+                url,
+                pid,
+                cycles,
+                seed,
+                concurrency,
+                layout: SoakLayout::new(groups),
+                timeout: Duration::from_millis(timeout_ms),
+                warmup_cycles: warmup_cycles
+                    .unwrap_or_else(|| SoakConfig::default_warmup(cycles))
+                    .min(cycles),
+                settle: Duration::from_millis(settle_ms),
+                rss_tolerance: rss_tolerance_percent / 100.0,
+            };
+            eprintln!(
+                "loadgen soak: {cycles} cycles against {} (seed {seed}, {concurrency} in flight)",
+                cfg.url
+            );
+            let runtime = runtime()?;
+            let report = runtime.block_on(soak::run(&cfg, &|line| {
+                eprintln!("loadgen soak: {line}");
+            }))?;
+            runtime.shutdown_timeout(Duration::from_millis(500));
+            print!("{}", report.summary());
+            if let Some(path) = markdown {
+                write_file(&path, &report.markdown())?;
             }
-            std::fs::write(&out, layout.layout().directory_json())
-                .with_context(|| format!("writing {}", out.display()))?;
-            Ok(())
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Run {
             url,
@@ -138,14 +255,11 @@ fn main() -> Result<()> {
                 connect_concurrency,
                 timeout: Duration::from_millis(timeout_ms),
             };
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("tokio runtime")?;
+            let runtime = runtime()?;
             runtime.block_on(scenario::run(&cfg))?;
             // Connection tasks may still be closing: don't wait for them.
             runtime.shutdown_timeout(Duration::from_millis(500));
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct Client {
     shared: Arc<Shared>,
     /// Recorded events, when [`ClientOptions::record_events`] was set.
     pub events: Option<mpsc::UnboundedReceiver<Event>>,
+    /// The connection task (aborted by [`Client::abort`]).
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// The Engine.IO WebSocket URL of a server base URL (`http://host:port`).
@@ -118,11 +120,12 @@ impl Client {
         } else {
             (None, None)
         };
-        tokio::spawn(run(ws, out_rx, shared.clone(), events_tx, options.fanout));
+        let task = tokio::spawn(run(ws, out_rx, shared.clone(), events_tx, options.fanout));
         Ok(Self {
             out: out_tx,
             shared,
             events: events_rx,
+            task,
         })
     }
 
@@ -154,6 +157,23 @@ impl Client {
         self.out
             .send(packet)
             .map_err(|_| anyhow!("connection closed"))
+    }
+
+    /// Whether the connection has ended (closed by the server, or after an error).
+    pub fn is_closed(&self) -> bool {
+        self.out.is_closed()
+    }
+
+    /// Leaves politely: sends the Socket.IO disconnect packet (`41`), then closes the
+    /// WebSocket. (Dropping the client closes the WebSocket without `41`.)
+    pub fn disconnect(self) {
+        let _ = self.send_raw("41".to_owned());
+    }
+
+    /// Drops the TCP connection at once, without a Socket.IO or WebSocket goodbye, like a
+    /// client that vanishes.
+    pub fn abort(self) {
+        self.task.abort();
     }
 
     /// Drops every recorded event not read yet.
@@ -227,6 +247,12 @@ async fn run(
             }
         }
     }
+    // Pending acks will never come: fail their waiters now instead of at their timeouts.
+    shared
+        .acks
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clear();
     let _ = ws.close(None).await;
 }
 
