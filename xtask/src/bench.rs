@@ -169,7 +169,17 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
                     .arg(format!("127.0.0.1:{port}"))
                     .arg("--directory")
                     .arg(&fixture)
-                    .args(["--rtc-listen-ip", "127.0.0.1", "--workers", "1"])
+                    .args([
+                        "--rtc-listen-ip",
+                        "127.0.0.1",
+                        "--workers",
+                        "1",
+                        "--webrtc-port",
+                        "0",
+                    ])
+                    // The per-socket rate limit (default 100/s) protects production servers;
+                    // the closed-loop probes exceed it by design, and the Node reference has none.
+                    .args(["--max-events-per-second", "0"])
                     .args(["--log", "warn"]);
                 c
             }),
@@ -569,7 +579,7 @@ fn render(ws: &Path, plan: &Plan, r: &Results, profile: &str, elapsed: Duration)
     );
     let _ = writeln!(
         out,
-        "* Servers: `huddle --workers 1 --log warn` with the embedded directory, and \
+        "* Servers: `huddle --workers 1 --max-events-per-second 0 --log warn` (the per-socket rate limit off: the closed-loop probes exceed it by design) with the embedded directory, and \
          `bench/reference-node/server.mjs` (socket.io 4, the seeds' non-media events and \
          room bookkeeping, no logging), both reading the same generated directory \
          (`loadgen fixture`: {} idle users in groups of 10, {} active conversations, {} probe \

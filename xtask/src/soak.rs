@@ -91,7 +91,14 @@ pub fn soak(ws: &Path, opts: &Options) -> Result<ExitCode> {
         .arg(format!("127.0.0.1:{port}"))
         .arg("--directory")
         .arg(&fixture)
-        .args(["--auth", "none", "--rtc-listen-ip", "127.0.0.1"])
+        .args([
+            "--auth",
+            "none",
+            "--rtc-listen-ip",
+            "127.0.0.1",
+            "--webrtc-port",
+            "0",
+        ])
         .args(["--log", "warn"]);
     let mut server = Server::start("huddle", huddle, port, &log)?;
     println!(

@@ -143,10 +143,25 @@ impl HuddleBuilder {
             .ws_max_frame_size(usize::try_from(config.max_payload_bytes).unwrap_or(usize::MAX))
             .build_layer();
         let metrics = if self.install_metrics {
-            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            // Fixed buckets (not summaries) keep each histogram's memory constant; the upkeep
+            // task folds recorded samples into them even when nobody scrapes /metrics.
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets(LATENCY_BUCKETS)
+                .context("metrics histogram buckets")?
+                .build_recorder();
             let handle = recorder.handle();
             match metrics::set_global_recorder(recorder) {
-                Ok(()) => Some(handle),
+                Ok(()) => {
+                    let upkeep = handle.clone();
+                    tokio::spawn(async move {
+                        let mut tick = tokio::time::interval(METRICS_UPKEEP);
+                        loop {
+                            tick.tick().await;
+                            upkeep.run_upkeep();
+                        }
+                    });
+                    Some(handle)
+                }
                 Err(_) => {
                     tracing::warn!("a metrics recorder is already installed; /metrics disabled");
                     None
@@ -224,6 +239,15 @@ impl HuddleBuilder {
         Ok((router, HuddleHandle { app }))
     }
 }
+
+/// Histogram buckets (seconds) of the latency metrics: 50 µs … 5 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0,
+];
+
+/// How often recorded histogram samples are folded into their buckets.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// `huddle migrate`: applies the database migrations and returns.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {

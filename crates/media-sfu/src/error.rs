@@ -20,11 +20,25 @@ pub enum SfuError {
     /// No worker is available.
     #[error("no media worker available")]
     NoWorker,
+    /// The producer to consume does not exist (any more) on the router.
+    #[error("producer not found")]
+    ProducerNotFound,
+    /// The object was closed (e.g. by its transport or producer closing) meanwhile.
+    #[error("closed")]
+    Closed,
 }
 
 impl SfuError {
     pub(crate) fn request(e: impl std::fmt::Display) -> Self {
         Self::Request(e.to_string())
+    }
+
+    /// A request error, recognising "the object is closed" as [`SfuError::Closed`].
+    pub(crate) fn from_request(e: mediasoup::worker::RequestError) -> Self {
+        match e {
+            mediasoup::worker::RequestError::ChannelClosed => Self::Closed,
+            other => Self::Request(other.to_string()),
+        }
     }
 
     pub(crate) fn invalid(what: &'static str, e: impl std::fmt::Display) -> Self {

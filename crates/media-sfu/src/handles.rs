@@ -6,6 +6,8 @@ use crate::normalize;
 use crate::room::{RoomInner, RouterInner};
 use mediasoup::data_structures::{DtlsState, IceState};
 use mediasoup::prelude::*;
+use mediasoup::transport::ConsumeError;
+use mediasoup::worker::RequestError;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -290,7 +292,11 @@ impl MediaTransport {
             .as_transport()
             .consume(options)
             .await
-            .map_err(SfuError::request)?;
+            .map_err(|e| match e {
+                ConsumeError::ProducerNotFound(_) => SfuError::ProducerNotFound,
+                ConsumeError::Request(RequestError::ChannelClosed) => SfuError::Closed,
+                other => SfuError::request(other),
+            })?;
         Ok(MediaConsumer {
             _counted: LoadGuard::new(&self.router.load, Counted::Consumer),
             consumer,
@@ -374,14 +380,17 @@ impl MediaConsumer {
         self.consumer.paused()
     }
 
-    /// Resume; for video also requests a key frame so the picture starts at once.
+    /// Resume; for video also requests a key frame so the picture starts at once (best effort:
+    /// the resume succeeded even if the producer closed just before the key-frame request).
     pub async fn resume(&self) -> Result<(), SfuError> {
-        self.consumer.resume().await.map_err(SfuError::request)?;
-        if self.consumer.kind() == MediaKind::Video {
-            self.consumer
-                .request_key_frame()
-                .await
-                .map_err(SfuError::request)?;
+        self.consumer
+            .resume()
+            .await
+            .map_err(SfuError::from_request)?;
+        if self.consumer.kind() == MediaKind::Video
+            && let Err(e) = self.consumer.request_key_frame().await
+        {
+            tracing::debug!(consumer = %self.consumer.id(), error = %e, "key frame request failed");
         }
         Ok(())
     }

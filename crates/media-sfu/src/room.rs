@@ -192,6 +192,12 @@ impl RoomRouter {
             .unwrap_or(Value::Null)
     }
 
+    /// Whether `producer_id` is a live producer of this room.
+    pub fn has_producer(&self, producer_id: &str) -> bool {
+        parse_producer_id(producer_id)
+            .is_ok_and(|pid| self.inner.producers.lock().contains_key(&pid))
+    }
+
     /// Whether a consumer with these client RTP capabilities can consume `producer_id`.
     /// Unparsable capabilities or ids simply cannot consume.
     pub fn can_consume(&self, producer_id: &str, rtp_capabilities: &Value) -> bool {

@@ -4,6 +4,7 @@ use super::{reply, reply_error};
 use crate::app::App;
 use call_domain::Directory as _;
 use call_domain::{CallError, JoinRoom};
+use media_sfu::SfuError;
 use serde_json::Value;
 use signal_proto::errors;
 use signal_proto::requests::{
@@ -183,6 +184,10 @@ pub async fn consume(app: &App, sid: &str, data: Value, ack: AckSender) {
         .router
         .can_consume(&req.producer_id, &req.rtp_capabilities)
     {
+        // A producer closed since the state check is "not found", not a capability problem.
+        if !target.router.has_producer(&req.producer_id) {
+            return reply_error(ack, CallError::ProducerNotFound);
+        }
         return reply_error(ack, CallError::RtpCapabilitiesMismatch);
     }
     let Some(transport) = target.transport else {
@@ -193,6 +198,9 @@ pub async fn consume(app: &App, sid: &str, data: Value, ack: AckSender) {
         .await
     {
         Ok(c) => c,
+        Err(SfuError::ProducerNotFound | SfuError::Closed) => {
+            return reply_error(ack, CallError::ProducerNotFound);
+        }
         Err(e) => return reply_error(ack, e),
     };
     let response = ConsumeResponse {
@@ -224,6 +232,7 @@ pub async fn resume_consumer(app: &App, sid: &str, data: Value, ack: AckSender) 
     };
     match consumer.resume().await {
         Ok(()) => reply(ack, &SuccessResponse::OK),
+        Err(SfuError::Closed) => reply_error(ack, CallError::ConsumerNotFound),
         Err(e) => reply_error(ack, e),
     }
 }
