@@ -318,6 +318,8 @@ fn push_sender(
 /// A mediasoup worker died: close its rooms (participants get `participantLeft`, members
 /// `group_call_ended`), then start a fresh worker in its slot so new calls work.
 async fn recover_worker(app: &App, index: usize) {
+    // New rooms go to the other workers (or wait for the replacement) from now on.
+    app.sfu.mark_dead(index);
     let effects = {
         let mut st = app.state.lock();
         let rooms: Vec<String> = st

@@ -29,6 +29,8 @@ struct WorkerSlot {
     worker: Worker,
     webrtc_server: Option<WebRtcServer>,
     load: Arc<WorkerLoad>,
+    /// Reported dead: no new routers until a replacement takes the slot.
+    dead: bool,
 }
 
 /// The shared pool behind [`Sfu`] (rooms hold a weak reference to grow onto other workers).
@@ -134,6 +136,7 @@ async fn start_worker(
         worker,
         webrtc_server,
         load: Arc::new(WorkerLoad::default()),
+        dead: false,
     })
 }
 
@@ -149,7 +152,7 @@ impl Pool {
             workers
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| !exclude.contains(i))
+                .filter(|(i, w)| !w.dead && !exclude.contains(i))
                 .min_by_key(|(_, w)| w.load.weight())
                 .map(|(i, w)| (i, w.worker.clone(), w.webrtc_server.clone(), w.load.clone()))
         };
@@ -222,17 +225,20 @@ impl Sfu {
         let _ = self.inner.deaths_tx.send(index);
     }
 
+    /// Take worker `index` out of placement (it died): no new room or router goes to it, and
+    /// its WebRtcServer is released so that its replacement can listen on the same port once
+    /// the worker's rooms are closed.
+    pub fn mark_dead(&self, index: usize) {
+        if let Some(slot) = self.inner.workers.lock().get_mut(index) {
+            slot.dead = true;
+            slot.webrtc_server = None;
+        }
+    }
+
     /// Start a fresh worker in slot `index` (after its predecessor died). The old worker
     /// closes once its last router handle is dropped.
     pub async fn replace_worker(&self, index: usize) -> Result<(), SfuError> {
-        // Free the old WebRtcServer's port first, so the replacement can take it over.
-        let old_server = self
-            .inner
-            .workers
-            .lock()
-            .get_mut(index)
-            .and_then(|slot| slot.webrtc_server.take());
-        drop(old_server);
+        self.mark_dead(index);
         let slot = start_worker(
             &self.inner.manager,
             &self.inner.settings,
