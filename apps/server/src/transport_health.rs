@@ -53,38 +53,77 @@ impl HealthMonitor {
     }
 }
 
+/// Which failing transports are counting down, by timer generation: the pure core of the
+/// monitor. A failure starts a countdown (unless one runs), a recovery cancels it, and only
+/// the expiry of the current countdown removes.
+#[derive(Debug)]
+struct Countdowns<K> {
+    running: HashMap<K, u64>,
+    generation: u64,
+}
+
+impl<K: std::hash::Hash + Eq> Countdowns<K> {
+    fn new() -> Self {
+        Self {
+            running: HashMap::new(),
+            generation: 0,
+        }
+    }
+
+    /// A failure report: the generation of a new countdown to start, or `None` when one runs.
+    fn failed(&mut self, key: K) -> Option<u64> {
+        if self.running.contains_key(&key) {
+            return None;
+        }
+        self.generation += 1;
+        self.running.insert(key, self.generation);
+        Some(self.generation)
+    }
+
+    /// A recovery report: cancels the countdown; whether one was running.
+    fn recovered(&mut self, key: &K) -> bool {
+        self.running.remove(key).is_some()
+    }
+
+    /// Countdown `generation` of `key` ran out: whether it is still the current one (then the
+    /// participant is to be removed).
+    fn expired(&mut self, key: &K, generation: u64) -> bool {
+        if self.running.get(key) == Some(&generation) {
+            self.running.remove(key);
+            true
+        } else {
+            false
+        }
+    }
+}
+
 async fn run(
     app: Weak<App>,
     grace: Duration,
     tx: mpsc::UnboundedSender<Report>,
     mut rx: mpsc::UnboundedReceiver<Report>,
 ) {
-    // The generation of each failing transport's timer; any newer report supersedes it.
-    let mut failing: HashMap<Watched, u64> = HashMap::new();
-    let mut generation = 0u64;
+    let mut countdowns = Countdowns::new();
     while let Some(report) = rx.recv().await {
         match report {
             Report::Changed(watched, TransportHealth::Failed) => {
-                if failing.contains_key(&watched) {
+                let Some(generation) = countdowns.failed(watched.clone()) else {
                     continue; // already counting down
-                }
-                generation += 1;
+                };
                 tracing::warn!(
                     sid = %watched.sid,
                     transport = %watched.transport,
                     grace_ms = grace.as_millis() as u64,
                     "media transport failed; removing the participant unless it recovers"
                 );
-                failing.insert(watched.clone(), generation);
                 let tx = tx.clone();
-                let this = generation;
                 tokio::spawn(async move {
                     tokio::time::sleep(grace).await;
-                    let _ = tx.send(Report::Expired(watched, this));
+                    let _ = tx.send(Report::Expired(watched, generation));
                 });
             }
             Report::Changed(watched, TransportHealth::Ok) => {
-                if failing.remove(&watched).is_some() {
+                if countdowns.recovered(&watched) {
                     tracing::info!(
                         sid = %watched.sid,
                         transport = %watched.transport,
@@ -92,11 +131,10 @@ async fn run(
                     );
                 }
             }
-            Report::Expired(watched, this) => {
-                if failing.get(&watched) != Some(&this) {
+            Report::Expired(watched, generation) => {
+                if !countdowns.expired(&watched, generation) {
                     continue;
                 }
-                failing.remove(&watched);
                 let Some(app) = app.upgrade() else { break };
                 expire(&app, &watched);
             }
@@ -126,4 +164,51 @@ fn expire(app: &Arc<App>, watched: &Watched) {
     );
     metrics::counter!("huddle_transport_failure_removals_total").increment(1);
     app.apply(effects);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Countdowns;
+
+    #[test]
+    fn a_failure_that_stays_removes_once() {
+        let mut c = Countdowns::new();
+        let g = c.failed("t1").unwrap();
+        assert_eq!(c.failed("t1"), None, "one countdown per transport");
+        assert!(c.expired(&"t1", g));
+        assert!(!c.expired(&"t1", g), "not twice");
+    }
+
+    #[test]
+    fn recovery_cancels_the_countdown() {
+        let mut c = Countdowns::new();
+        let g = c.failed("t1").unwrap();
+        assert!(c.recovered(&"t1"));
+        assert!(!c.expired(&"t1", g));
+        assert!(!c.recovered(&"t1"), "nothing to cancel");
+    }
+
+    #[test]
+    fn a_new_failure_after_recovery_gets_its_own_full_grace_period() {
+        let mut c = Countdowns::new();
+        let first = c.failed("t1").unwrap();
+        c.recovered(&"t1");
+        let second = c.failed("t1").unwrap();
+        assert_ne!(first, second);
+        assert!(
+            !c.expired(&"t1", first),
+            "the old countdown no longer counts"
+        );
+        assert!(c.expired(&"t1", second));
+    }
+
+    #[test]
+    fn transports_count_down_independently() {
+        let mut c = Countdowns::new();
+        let a = c.failed("a").unwrap();
+        let b = c.failed("b").unwrap();
+        c.recovered(&"a");
+        assert!(!c.expired(&"a", a));
+        assert!(c.expired(&"b", b));
+    }
 }
