@@ -167,6 +167,7 @@ fn expire(app: &Arc<App>, watched: &Watched) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::Countdowns;
 
