@@ -35,7 +35,9 @@ impl HealthMonitor {
     /// Start the monitor task for `app` with a grace period.
     pub fn start(app: Weak<App>, grace: Duration) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(app, grace, tx.clone(), rx));
+        // The task holds only a weak sender: it ends once the monitor and every watched
+        // transport are gone.
+        tokio::spawn(run(app, grace, tx.downgrade(), rx));
         Self { tx }
     }
 
@@ -100,7 +102,7 @@ impl<K: std::hash::Hash + Eq> Countdowns<K> {
 async fn run(
     app: Weak<App>,
     grace: Duration,
-    tx: mpsc::UnboundedSender<Report>,
+    tx: mpsc::WeakUnboundedSender<Report>,
     mut rx: mpsc::UnboundedReceiver<Report>,
 ) {
     let mut countdowns = Countdowns::new();
@@ -119,7 +121,9 @@ async fn run(
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(grace).await;
-                    let _ = tx.send(Report::Expired(watched, generation));
+                    if let Some(tx) = tx.upgrade() {
+                        let _ = tx.send(Report::Expired(watched, generation));
+                    }
                 });
             }
             Report::Changed(watched, TransportHealth::Ok) => {
