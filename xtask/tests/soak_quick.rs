@@ -45,22 +45,22 @@ fn soak_quick_leaves_nothing_behind() -> Result<(), Box<dyn std::error::Error>> 
     ] {
         assert!(text.contains(needle), "report lacks {needle:?}:\n{text}");
     }
-    // The cycles really exercised the SFU: some producers and consumers were live at once.
-    let peaks = text
-        .lines()
-        .find(|l| l.starts_with("| peak live objects"))
-        .unwrap_or_default();
-    for object in ["producers", "consumers", "transports", "rooms"] {
-        let value = peaks
-            .split(&format!("{object} "))
-            .nth(1)
-            .and_then(|rest| rest.split([',', ' ', '|']).next())
-            .and_then(|v| v.parse::<f64>().ok());
-        assert!(
-            value.is_some_and(|v| v > 0.0),
-            "no live {object} seen: {peaks}"
-        );
-    }
+    // The cycles really exercised the SFU: the server announced producers, and consumes
+    // succeeded (more `consume` requests than refusals). Counted, not sampled: a quick run can
+    // end between two samples of the live-object peaks.
+    let count = |name: &str| -> u64 {
+        let row = format!("| {name} | ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&row))
+            .and_then(|rest| rest.trim_end_matches(['|', ' ']).parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(count("newProducer") > 0, "no newProducer events:\n{text}");
+    assert!(count("produce audio") > 0, "no produce:\n{text}");
+    assert!(
+        count("consume") > count("consume: Producer not found"),
+        "no consume succeeded:\n{text}"
+    );
     // No time limit: a fresh checkout first builds the binaries inside this test; the soak
     // itself takes well under a minute.
     eprintln!("soak --quick took {elapsed:?}");

@@ -498,7 +498,7 @@ impl SoakReport {
         };
         let _ = writeln!(
             out,
-            "| peak live objects (sampled each second) | {} |",
+            "| peak live objects (sampled every 100 ms) | {} |",
             peaks(&[
                 "sockets",
                 "rooms",
@@ -1557,7 +1557,7 @@ async fn monitor(
         if let Some(kib) = cfg.pid.and_then(rss_kib) {
             rss_peak.fetch_max(kib, Ordering::Relaxed);
         }
-        if last_stats.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+        if last_stats.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) {
             last_stats = Some(Instant::now());
             if let Ok(stats) = debug_stats(&cfg.url, cfg.timeout).await {
                 let mut peaks = peaks.lock().unwrap_or_else(PoisonError::into_inner);
@@ -1579,7 +1579,7 @@ async fn monitor(
                 started.elapsed().as_secs_f64()
             ));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
