@@ -49,22 +49,35 @@ pub enum TransportHealth {
     Failed,
 }
 
-/// Latest ICE/DTLS states of a WebRTC transport.
-#[derive(Debug, Default)]
+/// Called with a transport's health on every ICE/DTLS state change.
+type HealthCallback = Arc<dyn Fn(TransportHealth) + Send + Sync>;
+
+/// Latest ICE/DTLS states of a WebRTC transport, and who to tell when they change.
+#[derive(Default)]
 struct HealthCell {
     ice_failed: AtomicU8,
     dtls_failed: AtomicU8,
+    watcher: parking_lot::Mutex<Option<HealthCallback>>,
 }
 
 impl HealthCell {
     fn record_ice(&self, state: IceState) {
         let failed = matches!(state, IceState::Disconnected);
         self.ice_failed.store(u8::from(failed), Ordering::Relaxed);
+        self.notify();
     }
 
     fn record_dtls(&self, state: DtlsState) {
         let failed = matches!(state, DtlsState::Failed | DtlsState::Closed);
         self.dtls_failed.store(u8::from(failed), Ordering::Relaxed);
+        self.notify();
+    }
+
+    fn notify(&self) {
+        let watcher = self.watcher.lock().clone();
+        if let Some(callback) = watcher {
+            callback(self.health());
+        }
     }
 
     fn health(&self) -> TransportHealth {
@@ -131,30 +144,18 @@ impl MediaTransport {
     }
 
     /// Call `callback` with the transport's health each time its ICE or DTLS state changes
-    /// (WebRTC transports; plain transports never report). Runs on a mediasoup thread: keep it
+    /// (WebRTC transports; plain transports never report). A later call replaces the earlier
+    /// callback. Runs on a mediasoup thread: keep it
     /// short and non-blocking.
     pub fn on_health_change<F>(&self, callback: F)
     where
         F: Fn(TransportHealth) + Send + Sync + 'static,
     {
-        let TransportKind::WebRtc(t) = &self.inner else {
-            return;
-        };
-        let callback = Arc::new(callback);
-        // Each handler records the state itself, whatever order handlers run in.
-        let (cell, cb) = (self.health.clone(), callback.clone());
-        t.on_ice_state_change(move |state| {
-            cell.record_ice(state);
-            cb(cell.health());
-        })
-        .detach();
-        let (cell, cb) = (self.health.clone(), callback);
-        t.on_dtls_state_change(move |state| {
-            cell.record_dtls(state);
-            cb(cell.health());
-        })
-        .detach();
+        if matches!(self.inner, TransportKind::WebRtc(_)) {
+            *self.health.watcher.lock() = Some(Arc::new(callback));
+        }
     }
+
     fn as_transport(&self) -> &dyn Transport {
         match &self.inner {
             TransportKind::WebRtc(t) => t,
