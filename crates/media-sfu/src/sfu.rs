@@ -309,14 +309,9 @@ impl Sfu {
             .values()
             .filter(|w| w.strong_count() > 0)
             .count();
-        let workers = self.inner.workers.lock();
-        let per_worker: Vec<WorkerStats> = workers
-            .iter()
-            .enumerate()
-            .map(|(i, w)| w.load.snapshot(i))
-            .collect();
+        let per_worker = self.worker_stats();
         SfuStats {
-            workers: workers.len(),
+            workers: per_worker.len(),
             routers: per_worker.iter().map(|w| w.routers).sum(),
             rooms,
             per_worker,
