@@ -2,38 +2,14 @@
 //! against Huddle and the Node reference, runs the media bench and writes
 //! `target/bench-quick.md`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
-
-fn workspace() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
-}
+#[path = "support/quick.rs"]
+mod quick;
 
 #[test]
 fn bench_quick_writes_a_report() -> Result<(), Box<dyn std::error::Error>> {
-    let ws = workspace();
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => ws.join(dir),
-        _ => ws.join("target"),
-    };
-    let report = target.join("bench-quick.md");
-    let _ = std::fs::remove_file(&report);
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["bench", "--quick"])
-        .current_dir(&ws)
-        .output()?;
-    let elapsed = started.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "cargo xtask bench --quick failed ({}) after {elapsed:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
-    let text = std::fs::read_to_string(&report)?;
+    let run = quick::run("bench", "bench-quick.md")?;
+    let text = run.report;
+    let elapsed = run.elapsed;
     for needle in [
         "# Huddle benchmarks (quick run)",
         "## Machine",

@@ -2,39 +2,19 @@
 //! built), runs a small soak (500 random call cycles) against a real Huddle and checks that
 //! nothing failed or leaked.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
-
-fn workspace() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
-}
+#[path = "support/quick.rs"]
+mod quick;
 
 #[test]
 fn soak_quick_leaves_nothing_behind() -> Result<(), Box<dyn std::error::Error>> {
-    let ws = workspace();
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => ws.join(dir),
-        _ => ws.join("target"),
-    };
-    let report = target.join("soak-quick.md");
-    let _ = std::fs::remove_file(&report);
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["soak", "--quick"])
-        .current_dir(&ws)
-        .output()?;
-    let elapsed = started.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let run = quick::run("soak", "soak-quick.md")?;
     assert!(
-        out.status.success(),
-        "cargo xtask soak --quick failed ({}) after {elapsed:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
+        run.stdout.contains("soak: PASS"),
+        "no PASS:\n{}",
+        run.stdout
     );
-    assert!(stdout.contains("soak: PASS"), "no PASS:\n{stdout}");
-    let text = std::fs::read_to_string(&report)?;
+    let text = run.report;
+    let elapsed = run.elapsed;
     for needle in [
         "# Huddle soak (quick run)",
         "| cycles | 500 ",
