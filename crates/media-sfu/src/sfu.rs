@@ -9,6 +9,7 @@ use mediasoup::data_structures::Protocol;
 use mediasoup::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
 
 /// Live object counts, for metrics and leak checks.
@@ -73,6 +74,28 @@ async fn create_webrtc_server(
         .map_err(|e| e.to_string())
 }
 
+/// How long a replacement worker waits for its predecessor's WebRtcServer port to be free.
+const PORT_RELEASE_WAIT: Duration = Duration::from_secs(3);
+
+/// [`create_webrtc_server`]; when `replacing`, a busy port is retried until
+/// [`PORT_RELEASE_WAIT`] has passed (the dead worker's server closes asynchronously).
+async fn bind_webrtc_server(
+    worker: &Worker,
+    listen_ip: ListenIp,
+    port: Option<u16>,
+    replacing: bool,
+) -> Result<WebRtcServer, String> {
+    let deadline = tokio::time::Instant::now() + PORT_RELEASE_WAIT;
+    loop {
+        match create_webrtc_server(worker, listen_ip, port).await {
+            Err(_) if replacing && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
 async fn start_worker(
     manager: &WorkerManager,
     config: &SfuConfig,
@@ -101,9 +124,10 @@ async fn start_worker(
         None => None,
         Some(base) => {
             let port = server_port(base, index)?;
-            match create_webrtc_server(&worker, listen_ip, port).await {
+            match bind_webrtc_server(&worker, listen_ip, port, replacing).await {
                 Ok(server) => Some(server),
-                // A replacement may find its predecessor still holding the port for a moment.
+                // A replacement may find its predecessor still holding the port: closing a
+                // WebRtcServer is asynchronous. After a bounded wait it takes a random port.
                 Err(e) if replacing && port.is_some() => {
                     tracing::warn!(
                         worker = index,
