@@ -42,15 +42,16 @@ pub fn routes(state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// Ready when not shutting down, workers are up and the directory (database) answers.
+/// Ready when not shutting down, at least one media worker is live (not dead and awaiting
+/// its replacement) and the directory (database) answers.
 async fn readyz(State(s): State<HttpState>) -> Response {
     if s.app.is_shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "not ready: shutting down").into_response();
     }
-    if s.app.sfu.stats().await.workers == 0 {
+    if s.app.sfu.live_workers() == 0 {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no media worker",
+            "not ready: no live media worker",
         )
             .into_response();
     }

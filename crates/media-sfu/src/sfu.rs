@@ -312,6 +312,12 @@ impl Sfu {
         Ok(RoomRouter { inner })
     }
 
+    /// Workers in placement: those not marked dead (a dead slot counts again once its
+    /// replacement is up).
+    pub fn live_workers(&self) -> usize {
+        self.inner.workers.lock().iter().filter(|w| !w.dead).count()
+    }
+
     /// Per-worker object counts (without waiting for the room registry).
     pub fn worker_stats(&self) -> Vec<WorkerStats> {
         self.inner

@@ -69,6 +69,53 @@ async fn each_worker_serves_webrtc_on_its_own_port() -> TestResult {
 }
 
 #[tokio::test]
+async fn a_dead_worker_leaves_placement_and_its_replacement_takes_its_port() -> TestResult {
+    let base = free_port_block(2)?;
+    let sfu = Sfu::new(SfuConfig {
+        workers: 2,
+        webrtc_port: Some(base),
+        ..SfuConfig::default()
+    })
+    .await?;
+    let doomed = sfu.router_for("doomed").await?;
+    let dead = doomed.worker_index();
+    let transport = doomed.create_webrtc_transport().await?;
+    assert_eq!(sfu.live_workers(), 2);
+
+    sfu.mark_dead(dead);
+    assert_eq!(sfu.live_workers(), 1);
+    for key in ["after-1", "after-2", "after-3"] {
+        let room = sfu.router_for(key).await?;
+        assert_ne!(room.worker_index(), dead, "{key} placed on the dead worker");
+    }
+
+    // The replacement starts while the dead worker's media is still held (its WebRtcServer
+    // keeps the port); released a moment later, the port goes to the replacement.
+    drop(doomed);
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        drop(transport);
+    });
+    sfu.replace_worker(dead).await?;
+    release.await?;
+    assert_eq!(sfu.live_workers(), 2);
+    let want = u64::from(base) + dead as u64;
+    // Least-loaded placement reaches the replacement within two rooms.
+    let mut held = Vec::new();
+    for i in 0..2 {
+        held.push(sfu.router_for(&format!("again-{i}")).await?);
+    }
+    let room = held
+        .iter()
+        .find(|r| r.worker_index() == dead)
+        .ok_or("no room placed on the replacement worker")?;
+    let params = room.create_webrtc_transport().await?.client_parameters();
+    assert_eq!(candidate_ports(&params, "udp"), vec![want], "{params}");
+    assert_eq!(candidate_ports(&params, "tcp"), vec![want], "{params}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn busy_webrtc_port_is_a_clear_startup_error() -> TestResult {
     let taken = StdUdp::bind("127.0.0.1:0")?;
     let port = taken.local_addr()?.port();
