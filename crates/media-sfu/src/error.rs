@@ -23,6 +23,9 @@ pub enum SfuError {
     /// The producer to consume does not exist (any more) on the router.
     #[error("producer not found")]
     ProducerNotFound,
+    /// The client's RTP capabilities cannot receive the producer.
+    #[error("rtp capabilities mismatch")]
+    RtpCapabilitiesMismatch,
     /// The object was closed (e.g. by its transport or producer closing) meanwhile.
     #[error("closed")]
     Closed,

@@ -192,26 +192,27 @@ impl RoomRouter {
             .unwrap_or(Value::Null)
     }
 
-    /// Whether `producer_id` is a live producer of this room.
-    pub fn has_producer(&self, producer_id: &str) -> bool {
-        parse_producer_id(producer_id)
-            .is_ok_and(|pid| self.inner.producers.lock().contains_key(&pid))
-    }
-
-    /// Whether a consumer with these client RTP capabilities can consume `producer_id`.
-    /// Unparsable capabilities or ids simply cannot consume.
-    pub fn can_consume(&self, producer_id: &str, rtp_capabilities: &Value) -> bool {
-        let Ok(pid) = parse_producer_id(producer_id) else {
-            return false;
-        };
+    /// Whether a consumer with these client RTP capabilities can consume `producer_id`:
+    /// [`SfuError::ProducerNotFound`] when it is no live producer of this room (an
+    /// unparsable id included), [`SfuError::RtpCapabilitiesMismatch`] when the capabilities
+    /// (unparsable ones included) cannot receive it.
+    pub fn check_consume(
+        &self,
+        producer_id: &str,
+        rtp_capabilities: &Value,
+    ) -> Result<(), SfuError> {
+        let pid = parse_producer_id(producer_id).map_err(|_| SfuError::ProducerNotFound)?;
+        let source = self
+            .inner
+            .producers
+            .lock()
+            .get(&pid)
+            .cloned()
+            .ok_or(SfuError::ProducerNotFound)?;
         let caps = normalize::rtp_capabilities(rtp_capabilities.clone());
-        let Ok(caps) = serde_json::from_value::<RtpCapabilities>(caps) else {
-            return false;
-        };
-        let source = self.inner.producers.lock().get(&pid).cloned();
-        match source.or_else(|| self.inner.home().ok()) {
-            Some(r) => r.router.can_consume(&pid, &caps),
-            None => false,
+        match serde_json::from_value::<RtpCapabilities>(caps) {
+            Ok(caps) if source.router.can_consume(&pid, &caps) => Ok(()),
+            _ => Err(SfuError::RtpCapabilitiesMismatch),
         }
     }
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::TestResult;
-use media_sfu::{Sfu, SfuConfig};
+use media_sfu::{Sfu, SfuConfig, SfuError};
 use serde_json::json;
 use tokio::net::UdpSocket;
 
@@ -82,10 +82,17 @@ async fn rtp_flows_from_producer_to_consumer() -> TestResult {
         .connect(json!({"ip": "127.0.0.1", "port": rx.local_addr()?.port()}))
         .await?;
     let caps = router.rtp_capabilities();
-    assert!(router.can_consume(&producer.id(), &caps));
-    assert!(!router.can_consume(
-        &producer.id(),
-        &json!({"codecs": [], "headerExtensions": []})
+    router.check_consume(&producer.id(), &caps)?;
+    assert!(matches!(
+        router.check_consume(
+            &producer.id(),
+            &json!({"codecs": [], "headerExtensions": []})
+        ),
+        Err(SfuError::RtpCapabilitiesMismatch)
+    ));
+    assert!(matches!(
+        router.check_consume(&producer.id(), &json!("garbage")),
+        Err(SfuError::RtpCapabilitiesMismatch)
     ));
     let consumer = egress.consume(&producer.id(), caps, true).await?;
     assert!(consumer.paused());
@@ -96,6 +103,13 @@ async fn rtp_flows_from_producer_to_consumer() -> TestResult {
     let got = common::send_and_count(port, ssrc, 60, &[&rx]).await?[0];
     assert!(got >= 30, "only {got}/60 RTP packets forwarded");
     assert!(consumer.packets_sent().await? >= 30);
+    // Once the producer is gone, consuming it is "not found", whatever the capabilities.
+    let id = producer.id();
+    drop(producer);
+    assert!(matches!(
+        router.check_consume(&id, &router.rtp_capabilities()),
+        Err(SfuError::ProducerNotFound)
+    ));
     Ok(())
 }
 
@@ -113,6 +127,16 @@ async fn bad_client_parameters_are_errors_not_panics() -> TestResult {
             .await
             .is_err()
     );
-    assert!(!router.can_consume("not-a-uuid", &json!(null)));
+    assert!(matches!(
+        router.check_consume("not-a-uuid", &json!(null)),
+        Err(SfuError::ProducerNotFound)
+    ));
+    assert!(matches!(
+        router.check_consume(
+            "0b9c3c1e-52a4-4c59-9d2e-000000000000",
+            &router.rtp_capabilities()
+        ),
+        Err(SfuError::ProducerNotFound)
+    ));
     Ok(())
 }

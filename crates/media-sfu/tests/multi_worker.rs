@@ -171,7 +171,7 @@ async fn room_outgrowing_its_worker_continues_on_another_with_piped_rtp() -> Tes
     egress2
         .connect(serde_json::json!({"ip": "127.0.0.1", "port": rx2.local_addr()?.port()}))
         .await?;
-    assert!(room.can_consume(&producer.id(), &caps));
+    room.check_consume(&producer.id(), &caps)?;
     let c2 = egress2.consume(&producer.id(), caps.clone(), false).await?;
     // A second consumer on the same remote router reuses the pipe.
     let egress3 = room.create_plain_transport(false).await?;

@@ -180,15 +180,14 @@ pub async fn consume(app: &App, sid: &str, data: Value, ack: AckSender) {
         Ok(t) => t,
         Err(e) => return reply_error(ack, e),
     };
-    if !target
+    // A producer closed since the state check is "not found", not a capability problem.
+    match target
         .router
-        .can_consume(&req.producer_id, &req.rtp_capabilities)
+        .check_consume(&req.producer_id, &req.rtp_capabilities)
     {
-        // A producer closed since the state check is "not found", not a capability problem.
-        if !target.router.has_producer(&req.producer_id) {
-            return reply_error(ack, CallError::ProducerNotFound);
-        }
-        return reply_error(ack, CallError::RtpCapabilitiesMismatch);
+        Ok(()) => {}
+        Err(SfuError::ProducerNotFound) => return reply_error(ack, CallError::ProducerNotFound),
+        Err(_) => return reply_error(ack, CallError::RtpCapabilitiesMismatch),
     }
     let Some(transport) = target.transport else {
         return reply_error(ack, CallError::RecvTransportNotFound);
