@@ -33,6 +33,7 @@ struct Plan {
     probes: usize,
     join_samples: usize,
     throughput_ms: u64,
+    warmup_ms: u64,
     fanout_calls: usize,
     consumers: Vec<usize>,
     media_window_ms: u64,
@@ -48,6 +49,7 @@ impl Plan {
                 probes: 16,
                 join_samples: 200,
                 throughput_ms: 500,
+                warmup_ms: 200,
                 fanout_calls: 30,
                 consumers: vec![50, 100],
                 media_window_ms: 500,
@@ -60,6 +62,7 @@ impl Plan {
                 probes: 64,
                 join_samples: 3000,
                 throughput_ms: 3000,
+                warmup_ms: 1000,
                 fanout_calls: 300,
                 consumers: vec![100, 200, 300, 400, 500, 600, 800, 1000, 1200, 1500],
                 media_window_ms: 3000,
@@ -223,6 +226,8 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
             .arg(plan.join_samples.to_string())
             .arg("--throughput-ms")
             .arg(plan.throughput_ms.to_string())
+            .arg("--warmup-ms")
+            .arg(plan.warmup_ms.to_string())
             .arg("--fanout-calls")
             .arg(plan.fanout_calls.to_string());
         let out = cmd::stdout(&mut loadgen);
@@ -599,10 +604,11 @@ fn render(ws: &Path, plan: &Plan, r: &Results, profile: &str, elapsed: Duration)
         "* Per size, idle sockets are connected and `join`ed (cumulatively), then: RSS \
          (`VmRSS`, growth over the pre-connection baseline / idle sockets); {} `join` → \
          `active_group_calls` samples with 4 probes in parallel; `get_active_calls` with an ack \
-         from all {} probes in a closed loop for {} ms (requests/s; server CPU from \
-         `/proc/<pid>/stat`); {} `group_call_initiate` calls (4 in flight) from one member of a \
-         10-member group, timed to each of the 9 other members' `group_call_incoming`.",
-        plan.join_samples, plan.probes, plan.throughput_ms, plan.fanout_calls
+         from all {} probes in a closed loop for {} ms after an unmeasured {} ms warm-up \
+         (requests/s; server CPU from `/proc/<pid>/stat`); {} `group_call_initiate` calls \
+         (4 in flight) from one member of a 10-member group, timed to each of the 9 other \
+         members' `group_call_incoming`.",
+        plan.join_samples, plan.probes, plan.throughput_ms, plan.warmup_ms, plan.fanout_calls
     );
     let _ = writeln!(
         out,

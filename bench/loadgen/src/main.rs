@@ -79,6 +79,9 @@ enum Command {
         /// get_active_calls phase length (ms).
         #[arg(long, default_value_t = 3000)]
         throughput_ms: u64,
+        /// Unmeasured get_active_calls warm-up before the throughput phase (ms).
+        #[arg(long, default_value_t = 1000)]
+        warmup_ms: u64,
         /// group_call_initiate calls per size.
         #[arg(long, default_value_t = 300)]
         fanout_calls: usize,
@@ -226,6 +229,7 @@ fn main() -> Result<ExitCode> {
             join_samples,
             join_concurrency,
             throughput_ms,
+            warmup_ms,
             fanout_calls,
             fanout_concurrency,
             connect_concurrency,
@@ -250,6 +254,7 @@ fn main() -> Result<ExitCode> {
                 join_samples,
                 join_concurrency,
                 throughput: Duration::from_millis(throughput_ms),
+                warmup: Duration::from_millis(warmup_ms),
                 fanout_calls,
                 fanout_concurrency,
                 connect_concurrency,

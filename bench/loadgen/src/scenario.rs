@@ -31,6 +31,9 @@ pub struct RunConfig {
     pub join_concurrency: usize,
     /// Duration of the `get_active_calls` throughput phase (all probes, closed loop).
     pub throughput: Duration,
+    /// Unmeasured closed-loop `get_active_calls` before the throughput phase (warm caches,
+    /// allocator and — for the Node reference — the JIT).
+    pub warmup: Duration,
     /// `group_call_initiate` calls per size.
     pub fanout_calls: usize,
     /// Initiates in flight at once.
@@ -188,9 +191,10 @@ pub async fn run(cfg: &RunConfig) -> Result<Results> {
         results.push(label, size, "join_samples", s.count as f64);
         results.push(label, size, "join_errors", join_errors as f64);
 
-        // get_active_calls (ack) throughput.
+        // get_active_calls (ack) throughput, after an unmeasured warm-up.
+        throughput(&probes, cfg, cfg.warmup).await;
         let cpu_before = cfg.pid.and_then(cpu_time);
-        let (count, mut lat, elapsed, gac_errors) = throughput(&probes, cfg).await;
+        let (count, mut lat, elapsed, gac_errors) = throughput(&probes, cfg, cfg.throughput).await;
         let cpu_after = cfg.pid.and_then(cpu_time);
         let s = Summary::of(&mut lat);
         results.push(
@@ -319,13 +323,14 @@ async fn join_latency(probes: &mut [(usize, Client)], cfg: &RunConfig) -> (Vec<D
     (all, errors)
 }
 
-/// Closed-loop `get_active_calls` with an ack on every probe for `cfg.throughput`.
+/// Closed-loop `get_active_calls` with an ack on every probe for `length`.
 async fn throughput(
     probes: &[(usize, Client)],
     cfg: &RunConfig,
+    length: Duration,
 ) -> (usize, Vec<Duration>, Duration, usize) {
     let started = Instant::now();
-    let deadline = started + cfg.throughput;
+    let deadline = started + length;
     let t = cfg.timeout;
     let tasks = probes.iter().map(|(_, probe)| async move {
         let mut lat = Vec::new();
