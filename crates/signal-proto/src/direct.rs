@@ -576,11 +576,15 @@ mod tests {
             );
             assert_eq!(
                 err(json!({"to": [7]})).as_deref(),
-                Some("Invalid payload: data did not match any variant of untagged enum IdLike")
+                Some(
+                    "Invalid payload: to: invalid type: sequence, expected an id (a string or an integer)"
+                )
             );
             assert_eq!(
                 err(json!({"to": 7.5})).as_deref(),
-                Some("Invalid payload: data did not match any variant of untagged enum IdLike")
+                Some(
+                    "Invalid payload: to: invalid type: floating point `7.5`, expected an id (a string or an integer)"
+                )
             );
             // Absent, null and unknown fields are fine at decode time.
             assert!(with(json!({"to": null, "unknownField": [1]})).is_ok());
@@ -627,7 +631,9 @@ mod tests {
                     .err()
                     .map(|e| e.to_string())
                     .as_deref(),
-                Some("Invalid payload: data did not match any variant of untagged enum IdLike")
+                Some(
+                    "Invalid payload: callId: invalid type: map, expected an id (a string or an integer)"
+                )
             );
         }
         check::<CallAcceptedRequest>(json!({"to": 1, "answer": "a"}));

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A user id as sent by a client: `"42"` or `42`. Normalised to its decimal string.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]
 pub enum IdLike {
     /// Sent as a string.
@@ -19,6 +19,41 @@ impl IdLike {
             IdLike::Str(s) => s.trim().to_owned(),
             IdLike::Int(n) => n.to_string(),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for IdLike {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(IdLikeVisitor)
+    }
+}
+
+/// Takes a string or an integer; anything else is an error naming what an id may be.
+struct IdLikeVisitor;
+
+impl serde::de::Visitor<'_> for IdLikeVisitor {
+    type Value = IdLike;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an id (a string or an integer)")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IdLike, E> {
+        Ok(IdLike::Str(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<IdLike, E> {
+        Ok(IdLike::Str(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<IdLike, E> {
+        Ok(IdLike::Int(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<IdLike, E> {
+        i64::try_from(v)
+            .map(IdLike::Int)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
     }
 }
 

@@ -31,14 +31,16 @@ pub trait Validate {
     }
 }
 
-/// Decode and validate a payload. A missing payload (`null`) decodes as `{}`.
+/// Decode and validate a payload. A missing payload (`null`) decodes as `{}`. A type error
+/// names the field it is in (`roomId: invalid type: integer `5`, expected a string`).
 pub fn decode<T: DeserializeOwned + Validate>(value: Value) -> Result<T, PayloadError> {
     let value = if value.is_null() {
         Value::Object(Default::default())
     } else {
         value
     };
-    let request: T = serde_json::from_value(value).map_err(|e| PayloadError(e.to_string()))?;
+    let request: T =
+        serde_path_to_error::deserialize(value).map_err(|e| PayloadError(e.to_string()))?;
     request.validate()?;
     Ok(request)
 }

@@ -524,12 +524,12 @@ fn bad_nonblank_id(key: &'static str) -> Mut {
 
 /// `key` (a string-or-number id) set to a bool, a fraction, an array, an object.
 fn non_id(key: &'static str) -> Mut {
-    set(key, arb_non_id(), Expect::Text(ID_TYPE_ERROR))
+    set(key, arb_non_id(), Expect::Typed(key, ID_TYPE_ERROR))
 }
 
 /// `key` (a string) set to something else.
 fn non_string(key: &'static str) -> Mut {
-    set(key, arb_non_string(), Expect::Text("invalid type"))
+    set(key, arb_non_string(), Expect::Typed(key, "invalid type"))
 }
 
 /// Both spellings given, with different ids.
@@ -657,7 +657,7 @@ fn bad_tracks(required: bool) -> Mut {
             1 => any::<i64>().prop_map(|n| json!({"audio": n})),
             1 => "[a-z]{0,5}".prop_map(|s| json!({"video": s})),
         ],
-        Expect::Text("invalid type"),
+        Expect::Typed("tracks", "invalid type"),
     )
 }
 
@@ -681,12 +681,12 @@ fn bad_target_list() -> Mut {
         set(
             "targetUserIds",
             arb_non_id().prop_map(|v| json!([1, v])),
-            Expect::Text(ID_TYPE_ERROR)
+            Expect::Typed("targetUserIds", ID_TYPE_ERROR)
         ),
         set(
             "targetUserIds",
             prop_oneof![Just(json!("1")), Just(json!(1)), Just(json!({"0": 1}))],
-            Expect::Text("invalid type")
+            Expect::Typed("targetUserIds", "invalid type")
         ),
     ]
     .boxed()

@@ -143,13 +143,16 @@ pub enum Expect {
     /// A validation error about this field: the detail starts with `"<field> "` (`roomId
     /// must be …`, `offer required`, `targetUserIds has more than …`).
     Field(&'static str),
-    /// A decoding error that names no field (serde's type errors) or a fixed text: the detail
-    /// contains this.
+    /// A type error inside this field (first) saying the text (second): the detail starts
+    /// with the field's path (`roomId: …`, `tracks.audio: …`, `targetUserIds[1]: …`).
+    Typed(&'static str, &'static str),
+    /// A decoding error that names no field (the whole payload of the wrong type) or a fixed
+    /// text: the detail contains this.
     Text(&'static str),
 }
 
 /// The detail of serde's error for a string-or-number id of the wrong JSON type.
-pub const ID_TYPE_ERROR: &str = "data did not match any variant of untagged enum IdLike";
+pub const ID_TYPE_ERROR: &str = "expected an id (a string or an integer)";
 
 /// Checks any refusal: the `Invalid payload: ` prefix and a non-empty detail.
 pub fn check_error(err: &PayloadError) -> Result<(), TestCaseError> {
@@ -178,6 +181,15 @@ pub fn assert_refused<T: std::fmt::Debug>(
             "{:?} is not about {field:?}",
             err.0
         ),
+        Expect::Typed(field, text) => {
+            let rest = err.0.strip_prefix(field).unwrap_or_default();
+            prop_assert!(
+                rest.starts_with(": ") || rest.starts_with('.') || rest.starts_with('['),
+                "{:?} does not name {field:?}",
+                err.0
+            );
+            prop_assert!(err.0.contains(text), "{:?} does not say {text:?}", err.0)
+        }
         Expect::Text(text) => {
             prop_assert!(err.0.contains(text), "{:?} does not say {text:?}", err.0)
         }
