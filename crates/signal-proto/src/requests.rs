@@ -331,7 +331,10 @@ mod tests {
             room_id: Some("x".into()),
         });
         assert_eq!(r.room_id, None);
-        assert!(decode::<CreateRoomRequest>(json!({"roomId": 5})).is_err());
+        assert_eq!(
+            decode::<CreateRoomRequest>(json!({"roomId": 5})).map_err(|e| e.to_string()),
+            Err("Invalid payload: roomId: invalid type: integer `5`, expected a string".into())
+        );
         assert!(decode::<CreateRoomRequest>(json!("conv")).is_err());
     }
 
