@@ -192,9 +192,12 @@ serverTest('malformed payloads get {error: string} acks and the server keeps wor
   isErr(await emitAck(b, 'resumeConsumer', { consumerId: 12 }), 'resumeConsumer({consumerId: 12})');
   isErr(await emitAck(b, 'resumeConsumer', null), 'resumeConsumer(null)');
 
+  // An event Huddle does not handle: an ack callback gets {error} instead of waiting forever.
+  assert.deepEqual(await emitAck(b, 'unknown_event_xyz', { a: 1 }), { error: 'Unknown event' });
+
   // Events without the expected ack must not crash anything.
   b.emit('consume', { transportId: callB.recvTransport.id, producerId: aVideo.id, rtpCapabilities: callB.device.rtpCapabilities });
-  b.emit('unknown_event_xyz', { a: 1 }, () => {});
+  b.emit('unknown_event_xyz', { a: 1 });
   b.emit('group_call_initiate', 'garbage');
   b.emit('group_call_initiate', { callerId: {}, conversationId: [] });
   b.emit('join', { weird: true });

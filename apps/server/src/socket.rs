@@ -8,29 +8,16 @@
 use crate::app::App;
 use crate::handlers;
 use serde_json::Value;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
-use socketioxide::handler::{FromMessageParts, Value as RawValue};
+use signal_proto::errors;
+use signal_proto::responses::ErrorResponse;
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::handler::{FromMessageParts, MessageHandler, Value as RawValue};
 use socketioxide::socket::{DisconnectReason, Socket};
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 use tracing::Instrument;
-
-/// Whether the client asked for an ack (`emit(event, data, cb)`).
-pub struct AckRequested(pub bool);
-
-impl<A: Adapter> FromMessageParts<A> for AckRequested {
-    type Error = Infallible;
-    fn from_message_parts(
-        _: &Arc<Socket<A>>,
-        _: &mut RawValue,
-        ack_id: &Option<i64>,
-    ) -> Result<Self, Infallible> {
-        Ok(Self(ack_id.is_some()))
-    }
-}
 
 /// One client request.
 pub struct Request {
@@ -47,6 +34,62 @@ pub struct Request {
 enum Job {
     Request(Request),
     Disconnect(DisconnectReason),
+}
+
+/// The one message handler of a socket: it takes every event in arrival order, refuses what
+/// is over the socket's limits, and enqueues the rest for the socket's task. It runs inline in
+/// socketioxide's receive path (a [`MessageHandler`] of its own, not an async closure), so an
+/// event costs no task spawn, and a socket holds one handler instead of one per event name.
+struct Inbox {
+    tx: mpsc::UnboundedSender<Job>,
+    pending: Arc<AtomicUsize>,
+    rate: crate::rate::RateLimiter,
+    limit: usize,
+}
+
+/// [`MessageHandler`] marker type of [`Inbox`].
+pub struct InboxCall;
+
+impl MessageHandler<LocalAdapter, InboxCall> for Inbox {
+    fn call(&self, s: Arc<Socket<LocalAdapter>>, mut v: RawValue, ack_id: Option<i64>) {
+        let Ok(ack) = AckSender::from_message_parts(&s, &mut v, &ack_id);
+        let event = match Event::from_message_parts(&s, &mut v, &ack_id) {
+            Ok(Event(name)) => match known_event(&name) {
+                Some(event) => event,
+                None => {
+                    tracing::warn!(event = %name, "request refused: unknown event");
+                    let _ = ack.send(&ErrorResponse::new(errors::UNKNOWN_EVENT));
+                    return;
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "request refused: unreadable event name");
+                let _ = ack.send(&ErrorResponse::new(errors::UNKNOWN_EVENT));
+                return;
+            }
+        };
+        if !self.rate.allow() {
+            tracing::warn!(event, "request refused: rate limit");
+            let _ = ack.send(&ErrorResponse::new(errors::RATE_LIMITED));
+        } else if self.pending.fetch_add(1, Ordering::AcqRel) >= self.limit {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(event, "request refused: too many pending requests");
+            let _ = ack.send(&ErrorResponse::new(errors::TOO_MANY_PENDING));
+        } else {
+            let Ok(TryData(data)) = TryData::<Value>::from_message_parts(&s, &mut v, &ack_id);
+            let _ = self.tx.send(Job::Request(Request {
+                event,
+                data: data.unwrap_or(Value::Null),
+                ack,
+                has_ack: ack_id.is_some(),
+            }));
+        }
+    }
+}
+
+/// The `&'static` name of a client event Huddle handles.
+fn known_event(name: &str) -> Option<&'static str> {
+    EVENTS.iter().copied().find(|e| *e == name)
 }
 
 /// Events a socket may send.
@@ -107,39 +150,12 @@ pub fn on_connect(app: Arc<App>, socket: SocketRef) -> Result<(), Refused> {
     tracing::info!(sid = %sid, "socket connected");
     let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
     let pending = Arc::new(AtomicUsize::new(0));
-    let rate = Arc::new(crate::rate::RateLimiter::new(app.max_events_per_second));
-    for &event in EVENTS {
-        let tx = tx.clone();
-        let pending = pending.clone();
-        let rate = rate.clone();
-        let limit = app.max_pending_per_socket;
-        socket.on(
-            event,
-            move |ack: AckSender, has_ack: AckRequested, TryData(data): TryData<Value>| {
-                if !rate.allow() {
-                    tracing::warn!(event, "request refused: rate limit");
-                    let _ = ack.send(&signal_proto::responses::ErrorResponse::new(
-                        "Rate limit exceeded",
-                    ));
-                } else if pending.fetch_add(1, Ordering::AcqRel) >= limit {
-                    pending.fetch_sub(1, Ordering::AcqRel);
-                    tracing::warn!(event, "request refused: too many pending requests");
-                    let _ = ack.send(&signal_proto::responses::ErrorResponse::new(
-                        "Too many pending requests",
-                    ));
-                } else {
-                    let data = data.unwrap_or(Value::Null);
-                    let _ = tx.send(Job::Request(Request {
-                        event,
-                        data,
-                        ack,
-                        has_ack: has_ack.0,
-                    }));
-                }
-                async {}
-            },
-        );
-    }
+    socket.on_fallback(Inbox {
+        tx: tx.clone(),
+        pending: pending.clone(),
+        rate: crate::rate::RateLimiter::new(app.max_events_per_second),
+        limit: app.max_pending_per_socket,
+    });
     socket.on_disconnect(move |reason: DisconnectReason| {
         let _ = tx.send(Job::Disconnect(reason));
         async {}

@@ -32,3 +32,9 @@ pub const DIRECTORY_UNAVAILABLE: &str = "Directory unavailable, try again";
 pub const INVALID_PAYLOAD: &str = "Invalid payload";
 /// Huddle addition: `join` / `register-user` with a user id other than the token's.
 pub const IDENTITY_MISMATCH: &str = "User id does not match the authenticated user";
+/// Huddle addition: an event with an ack callback that Huddle does not handle.
+pub const UNKNOWN_EVENT: &str = "Unknown event";
+/// Huddle addition: the socket sent more events per second than `--max-events-per-second`.
+pub const RATE_LIMITED: &str = "Rate limit exceeded";
+/// Huddle addition: the socket has `--max-pending-per-socket` requests in flight.
+pub const TOO_MANY_PENDING: &str = "Too many pending requests";
