@@ -34,6 +34,8 @@ struct Plan {
     join_samples: usize,
     throughput_ms: u64,
     warmup_ms: u64,
+    /// Signalling rounds per server, alternating the order (Huddle, Node, Node, Huddle, …).
+    rounds: usize,
     fanout_calls: usize,
     consumers: Vec<usize>,
     media_window_ms: u64,
@@ -50,6 +52,7 @@ impl Plan {
                 join_samples: 200,
                 throughput_ms: 500,
                 warmup_ms: 200,
+                rounds: 1,
                 fanout_calls: 30,
                 consumers: vec![50, 100],
                 media_window_ms: 500,
@@ -63,6 +66,7 @@ impl Plan {
                 join_samples: 3000,
                 throughput_ms: 3000,
                 warmup_ms: 1000,
+                rounds: 2,
                 fanout_calls: 300,
                 consumers: vec![100, 200, 300, 400, 500, 600, 800, 1000, 1200, 1500],
                 media_window_ms: 3000,
@@ -91,6 +95,71 @@ type ServerCommand<'a> = Box<dyn Fn(u16) -> Command + 'a>;
 
 /// `(label, size, metric)` → value.
 type Results = BTreeMap<(String, usize, String), f64>;
+
+/// Starts one server, runs `loadgen run` against it, stops it; the load generator's stdout.
+fn loadgen_against(
+    label: &str,
+    command: &ServerCommand,
+    plan: &Plan,
+    bin_dir: &Path,
+    work: &Path,
+) -> Result<String> {
+    let port = free_port()?;
+    let log = work.join(format!("{label}.log"));
+    let mut server = Server::start(label, command(port), port, &log)?;
+    println!("==> bench: loadgen against {label} (pid {})", server.pid());
+    let mut loadgen = Command::new(bin_dir.join("loadgen"));
+    loadgen
+        .arg("run")
+        .arg("--url")
+        .arg(format!("http://127.0.0.1:{port}"))
+        .args(["--label", label])
+        .arg("--pid")
+        .arg(server.pid().to_string())
+        .arg("--sizes")
+        .arg(
+            plan.sizes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+        .args(plan.layout_args())
+        .arg("--join-samples")
+        .arg(plan.join_samples.to_string())
+        .arg("--throughput-ms")
+        .arg(plan.throughput_ms.to_string())
+        .arg("--warmup-ms")
+        .arg(plan.warmup_ms.to_string())
+        .arg("--fanout-calls")
+        .arg(plan.fanout_calls.to_string());
+    let out = cmd::stdout(&mut loadgen);
+    server.stop();
+    out.with_context(|| format!("load generator against {label}; log: {}", log.display()))
+}
+
+/// One result per key from several rounds: the mean, except error and missing counts, which
+/// are summed (a failure in any round shows).
+fn merge_rounds(rounds: Vec<Results>) -> Results {
+    let mut all: BTreeMap<(String, usize, String), Vec<f64>> = BTreeMap::new();
+    for round in rounds {
+        for (key, value) in round {
+            all.entry(key).or_default().push(value);
+        }
+    }
+    all.into_iter()
+        .map(|(key, values)| {
+            let sum: f64 = values.iter().sum();
+            let counted = key.2.contains("errors") || key.2.contains("missing");
+            let value = if counted {
+                sum
+            } else {
+                sum / values.len() as f64
+            };
+            (key, value)
+        })
+        .collect()
+}
 
 /// Parses the `result` lines of a bench binary's stdout into `results`.
 fn parse_results(stdout: &str, results: &mut Results) {
@@ -162,7 +231,6 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
             .args(plan.layout_args()),
     )?;
 
-    let mut results = Results::new();
     let servers: [(&str, ServerCommand); 2] = [
         (
             "huddle",
@@ -200,42 +268,21 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
             }),
         ),
     ];
-    for (label, command) in &servers {
-        let port = free_port()?;
-        let log = work.join(format!("{label}.log"));
-        let mut server = Server::start(label, command(port), port, &log)?;
-        println!("==> bench: loadgen against {label} (pid {})", server.pid());
-        let mut loadgen = Command::new(bin_dir.join("loadgen"));
-        loadgen
-            .arg("run")
-            .arg("--url")
-            .arg(format!("http://127.0.0.1:{port}"))
-            .args(["--label", label])
-            .arg("--pid")
-            .arg(server.pid().to_string())
-            .arg("--sizes")
-            .arg(
-                plan.sizes
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            )
-            .args(plan.layout_args())
-            .arg("--join-samples")
-            .arg(plan.join_samples.to_string())
-            .arg("--throughput-ms")
-            .arg(plan.throughput_ms.to_string())
-            .arg("--warmup-ms")
-            .arg(plan.warmup_ms.to_string())
-            .arg("--fanout-calls")
-            .arg(plan.fanout_calls.to_string());
-        let out = cmd::stdout(&mut loadgen);
-        server.stop();
-        let out =
-            out.with_context(|| format!("load generator against {label}; log: {}", log.display()))?;
-        parse_results(&out, &mut results);
+    let mut rounds = Vec::new();
+    for round in 0..plan.rounds {
+        // ABBA order: a drift of the machine's speed during the run hits both servers alike.
+        let mut order: Vec<&(&str, ServerCommand)> = servers.iter().collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        let mut this = Results::new();
+        for (label, command) in order {
+            let out = loadgen_against(label, command, &plan, &bin_dir, &work)?;
+            parse_results(&out, &mut this);
+        }
+        rounds.push(this);
     }
+    let mut results = merge_rounds(rounds);
 
     println!("==> bench: media-bench");
     let mut media = Command::new(bin_dir.join("media-bench"));
@@ -580,7 +627,11 @@ fn render(ws: &Path, plan: &Plan, r: &Results, profile: &str, elapsed: Duration)
          generator (`bench/loadgen`, Rust, speaking Engine.IO v4 / Socket.IO v4 over \
          WebSocket) and, for the media bench, the RTP sender and receivers. They share the \
          {cpus} cores, so absolute numbers are lower bounds; the Huddle / Node ratios compare \
-         both servers under the same conditions, one after the other in the same run.\n"
+         both servers under the same conditions, one after the other in the same run: {} \
+         round(s) per server in alternating order (Huddle, Node, Node, Huddle), each value the \
+         mean of the rounds (error counts summed), so that a drift of the shared machine's speed \
+         during the run affects both alike.\n",
+        plan.rounds
     );
     let _ = writeln!(
         out,
@@ -815,6 +866,21 @@ mod tests {
             r.get(&("huddle".to_owned(), 200, "join_p99_us".to_owned())),
             Some(&812.5)
         );
+    }
+
+    #[test]
+    fn merges_rounds_by_mean_and_sums_failures() {
+        let key = |m: &str| ("huddle".to_owned(), 1000, m.to_owned());
+        let round = |rate: f64, errors: f64| {
+            Results::from([(key("gac_per_sec"), rate), (key("gac_errors"), errors)])
+        };
+        let merged = merge_rounds(vec![
+            round(100.0, 0.0),
+            round(300.0, 2.0),
+            round(200.0, 1.0),
+        ]);
+        assert_eq!(merged.get(&key("gac_per_sec")), Some(&200.0));
+        assert_eq!(merged.get(&key("gac_errors")), Some(&3.0));
     }
 
     #[test]
