@@ -6,7 +6,7 @@ use crate::directory::{
 use async_trait::async_trait;
 use serde::Deserialize;
 use signal_proto::IdLike;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A user in a directory file.
 #[derive(Debug, Clone, Deserialize)]
@@ -56,8 +56,23 @@ pub struct DirectoryData {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryDirectory {
     users: HashMap<String, UserRecord>,
-    conversations: HashMap<String, (ConversationRecord, Vec<String>)>,
+    conversations: HashMap<String, Conversation>,
     order: Vec<String>,
+}
+
+/// A conversation and its members, in file order and as a set (a membership test is one
+/// hash lookup rather than a scan of the member list).
+#[derive(Debug, Clone)]
+struct Conversation {
+    record: ConversationRecord,
+    members: Vec<String>,
+    member_set: HashSet<String>,
+}
+
+impl Conversation {
+    fn has_member(&self, user_id: &str) -> bool {
+        self.member_set.contains(user_id)
+    }
 }
 
 impl MemoryDirectory {
@@ -83,13 +98,19 @@ impl MemoryDirectory {
             .into_iter()
             .map(|c| {
                 order.push(c.id.clone());
-                let members = c.members.iter().map(IdLike::normalized).collect();
+                let members: Vec<String> = c.members.iter().map(IdLike::normalized).collect();
+                let member_set = members.iter().cloned().collect();
                 let record = ConversationRecord {
                     id: c.id.clone(),
                     name: c.name,
                     avatar: c.avatar,
                 };
-                (c.id, (record, members))
+                let conversation = Conversation {
+                    record,
+                    members,
+                    member_set,
+                };
+                (c.id, conversation)
             })
             .collect();
         Self {
@@ -126,8 +147,8 @@ impl MemoryDirectory {
         self.order
             .iter()
             .filter_map(|id| self.conversations.get(id))
-            .filter(|(_, members)| members.iter().any(|m| m == user_id))
-            .map(|(c, _)| c.clone())
+            .filter(|c| c.has_member(user_id))
+            .map(|c| c.record.clone())
             .collect()
     }
 }
@@ -135,15 +156,12 @@ impl MemoryDirectory {
 #[async_trait]
 impl Directory for MemoryDirectory {
     async fn roster(&self, conversation_id: &str) -> Result<Option<Roster>, DirectoryError> {
-        Ok(self
-            .conversations
-            .get(conversation_id)
-            .and_then(|(c, members)| {
-                (!members.is_empty()).then(|| Roster {
-                    conversation: c.clone(),
-                    members: members.iter().map(|m| self.user(m)).collect(),
-                })
-            }))
+        Ok(self.conversations.get(conversation_id).and_then(|c| {
+            (!c.members.is_empty()).then(|| Roster {
+                conversation: c.record.clone(),
+                members: c.members.iter().map(|m| self.user(m)).collect(),
+            })
+        }))
     }
 
     async fn member(
@@ -151,15 +169,12 @@ impl Directory for MemoryDirectory {
         conversation_id: &str,
         user_id: &str,
     ) -> Result<Option<MemberView>, DirectoryError> {
-        Ok(self
-            .conversations
-            .get(conversation_id)
-            .and_then(|(c, members)| {
-                members.iter().any(|m| m == user_id).then(|| MemberView {
-                    user: self.user(user_id),
-                    conversation: c.clone(),
-                })
-            }))
+        Ok(self.conversations.get(conversation_id).and_then(|c| {
+            c.has_member(user_id).then(|| MemberView {
+                user: self.user(user_id),
+                conversation: c.record.clone(),
+            })
+        }))
     }
 
     async fn member_conversations(
@@ -170,8 +185,8 @@ impl Directory for MemoryDirectory {
         Ok(conversation_ids
             .iter()
             .filter_map(|id| self.conversations.get(id))
-            .filter(|(_, members)| members.iter().any(|m| m == user_id))
-            .map(|(c, _)| c.clone())
+            .filter(|c| c.has_member(user_id))
+            .map(|c| c.record.clone())
             .collect())
     }
 }
