@@ -305,7 +305,8 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
     } else {
         ws.join("docs/benchmarks.md")
     };
-    // Keep the sections other tasks maintain (`## Soak`, by hand from `cargo xtask soak`).
+    // Keep the sections maintained by hand (`## Run-to-run spread`, and `## Soak` from
+    // `cargo xtask soak`).
     if !quick && let Ok(old) = fs::read_to_string(&path) {
         report.push_str(&kept_sections(&old));
     }
@@ -421,7 +422,7 @@ fn healthz(port: u16) -> bool {
 // report
 
 /// Level-2 sections of docs/benchmarks.md that `bench` does not write and keeps on rewrite.
-const KEPT_SECTIONS: &[&str] = &["## Soak"];
+const KEPT_SECTIONS: &[&str] = &["## Run-to-run spread", "## Soak"];
 
 /// The [`KEPT_SECTIONS`] of an old report, each up to the next level-2 heading.
 fn kept_sections(old: &str) -> String {
@@ -783,7 +784,8 @@ fn render(ws: &Path, plan: &Plan, r: &Results, profile: &str, elapsed: Duration)
     let min_ratio = ratios.iter().map(|(_, r)| *r).fold(f64::INFINITY, f64::min);
     let ratio_text = ratios
         .iter()
-        .map(|(s, r)| format!("{r:.2}× at {s}"))
+        // Rounded down, so that a ratio shown as 3.00× is at least 3.
+        .map(|(s, r)| format!("{:.2}× at {s}", (r * 100.0).floor() / 100.0))
         .collect::<Vec<_>>()
         .join(", ");
     let _ = writeln!(
