@@ -117,13 +117,7 @@ fn loadgen_against(
         .arg("--pid")
         .arg(server.pid().to_string())
         .arg("--sizes")
-        .arg(
-            plan.sizes
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-        )
+        .arg(comma_list(&plan.sizes))
         .args(plan.layout_args())
         .arg("--join-samples")
         .arg(plan.join_samples.to_string())
@@ -136,6 +130,15 @@ fn loadgen_against(
     let out = cmd::stdout(&mut loadgen);
     server.stop();
     out.with_context(|| format!("load generator against {label}; log: {}", log.display()))
+}
+
+/// `1000,5000,10000`: a list argument of the bench binaries.
+fn comma_list(values: &[usize]) -> String {
+    values
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// One result per key from several rounds: the mean, except error and missing counts, which
@@ -288,13 +291,7 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
     let mut media = Command::new(bin_dir.join("media-bench"));
     media
         .arg("--consumers")
-        .arg(
-            plan.consumers
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-        )
+        .arg(comma_list(&plan.consumers))
         .arg("--window-ms")
         .arg(plan.media_window_ms.to_string());
     parse_results(&cmd::stdout(&mut media)?, &mut results);

@@ -37,8 +37,8 @@ fn candidate_ports(params: &serde_json::Value, protocol: &str) -> Vec<u64> {
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn each_worker_serves_webrtc_on_its_own_port() -> TestResult {
+/// Two workers with their WebRtcServers on a free block of ports; the base port.
+async fn two_workers_on_fixed_ports() -> Result<(Sfu, u16), Box<dyn std::error::Error>> {
     let base = free_port_block(2)?;
     let sfu = Sfu::new(SfuConfig {
         workers: 2,
@@ -46,6 +46,18 @@ async fn each_worker_serves_webrtc_on_its_own_port() -> TestResult {
         ..SfuConfig::default()
     })
     .await?;
+    Ok((sfu, base))
+}
+
+/// Asserts that a WebRTC transport's only UDP and TCP candidates are on `port`.
+fn assert_candidates_on(params: &serde_json::Value, port: u64) {
+    assert_eq!(candidate_ports(params, "udp"), vec![port], "{params}");
+    assert_eq!(candidate_ports(params, "tcp"), vec![port], "{params}");
+}
+
+#[tokio::test]
+async fn each_worker_serves_webrtc_on_its_own_port() -> TestResult {
+    let (sfu, base) = two_workers_on_fixed_ports().await?;
     let a = sfu.router_for("room-a").await?;
     let b = sfu.router_for("room-b").await?;
     assert_ne!(
@@ -57,9 +69,7 @@ async fn each_worker_serves_webrtc_on_its_own_port() -> TestResult {
         let want = u64::from(base) + room.worker_index() as u64;
         for _ in 0..2 {
             let t = room.create_webrtc_transport().await?;
-            let params = t.client_parameters();
-            assert_eq!(candidate_ports(&params, "udp"), vec![want], "{params}");
-            assert_eq!(candidate_ports(&params, "tcp"), vec![want], "{params}");
+            assert_candidates_on(&t.client_parameters(), want);
         }
     }
     // The ports really are taken by the workers.
@@ -70,13 +80,7 @@ async fn each_worker_serves_webrtc_on_its_own_port() -> TestResult {
 
 #[tokio::test]
 async fn a_dead_worker_leaves_placement_and_its_replacement_takes_its_port() -> TestResult {
-    let base = free_port_block(2)?;
-    let sfu = Sfu::new(SfuConfig {
-        workers: 2,
-        webrtc_port: Some(base),
-        ..SfuConfig::default()
-    })
-    .await?;
+    let (sfu, base) = two_workers_on_fixed_ports().await?;
     let doomed = sfu.router_for("doomed").await?;
     let dead = doomed.worker_index();
     let transport = doomed.create_webrtc_transport().await?;
@@ -109,9 +113,10 @@ async fn a_dead_worker_leaves_placement_and_its_replacement_takes_its_port() -> 
         .iter()
         .find(|r| r.worker_index() == dead)
         .ok_or("no room placed on the replacement worker")?;
-    let params = room.create_webrtc_transport().await?.client_parameters();
-    assert_eq!(candidate_ports(&params, "udp"), vec![want], "{params}");
-    assert_eq!(candidate_ports(&params, "tcp"), vec![want], "{params}");
+    assert_candidates_on(
+        &room.create_webrtc_transport().await?.client_parameters(),
+        want,
+    );
     Ok(())
 }
 
