@@ -53,25 +53,21 @@ pub struct InboxCall;
 impl MessageHandler<LocalAdapter, InboxCall> for Inbox {
     fn call(&self, s: Arc<Socket<LocalAdapter>>, mut v: RawValue, ack_id: Option<i64>) {
         let Ok(ack) = AckSender::from_message_parts(&s, &mut v, &ack_id);
-        let event = match Event::from_message_parts(&s, &mut v, &ack_id) {
-            Ok(Event(name)) => match known_event(&name) {
-                Some(event) => event,
-                None => {
-                    tracing::warn!(event = %name, "request refused: unknown event");
-                    let _ = ack.send(&ErrorResponse::new(errors::UNKNOWN_EVENT));
-                    return;
-                }
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "request refused: unreadable event name");
-                let _ = ack.send(&ErrorResponse::new(errors::UNKNOWN_EVENT));
-                return;
-            }
-        };
+        let name = Event::from_message_parts(&s, &mut v, &ack_id)
+            .ok()
+            .map(|Event(name)| name);
+        // Every event counts against the rate, handled or not.
         if !self.rate.allow() {
-            tracing::warn!(event, "request refused: rate limit");
+            tracing::warn!(event = ?name, "request refused: rate limit");
             let _ = ack.send(&ErrorResponse::new(errors::RATE_LIMITED));
-        } else if self.pending.fetch_add(1, Ordering::AcqRel) >= self.limit {
+            return;
+        }
+        let Some(event) = name.as_deref().and_then(known_event) else {
+            tracing::warn!(event = ?name, "request refused: unknown event");
+            let _ = ack.send(&ErrorResponse::new(errors::UNKNOWN_EVENT));
+            return;
+        };
+        if self.pending.fetch_add(1, Ordering::AcqRel) >= self.limit {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             tracing::warn!(event, "request refused: too many pending requests");
             let _ = ack.send(&ErrorResponse::new(errors::TOO_MANY_PENDING));
