@@ -7,10 +7,9 @@ use crate::room::{RoomInner, RouterInner};
 use mediasoup::data_structures::{DtlsState, IceState};
 use mediasoup::prelude::*;
 use mediasoup::transport::ConsumeError;
-use mediasoup::worker::RequestError;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Media kind as it appears on the wire (`"audio"` / `"video"`).
 pub type MediaKindName = &'static str;
@@ -55,21 +54,21 @@ type HealthCallback = Arc<dyn Fn(TransportHealth) + Send + Sync>;
 /// Latest ICE/DTLS states of a WebRTC transport, and who to tell when they change.
 #[derive(Default)]
 struct HealthCell {
-    ice_failed: AtomicU8,
-    dtls_failed: AtomicU8,
+    ice_failed: AtomicBool,
+    dtls_failed: AtomicBool,
     watcher: parking_lot::Mutex<Option<HealthCallback>>,
 }
 
 impl HealthCell {
     fn record_ice(&self, state: IceState) {
         let failed = matches!(state, IceState::Disconnected);
-        self.ice_failed.store(u8::from(failed), Ordering::Relaxed);
+        self.ice_failed.store(failed, Ordering::Relaxed);
         self.notify();
     }
 
     fn record_dtls(&self, state: DtlsState) {
         let failed = matches!(state, DtlsState::Failed | DtlsState::Closed);
-        self.dtls_failed.store(u8::from(failed), Ordering::Relaxed);
+        self.dtls_failed.store(failed, Ordering::Relaxed);
         self.notify();
     }
 
@@ -81,9 +80,7 @@ impl HealthCell {
     }
 
     fn health(&self) -> TransportHealth {
-        if self.ice_failed.load(Ordering::Relaxed) != 0
-            || self.dtls_failed.load(Ordering::Relaxed) != 0
-        {
+        if self.ice_failed.load(Ordering::Relaxed) || self.dtls_failed.load(Ordering::Relaxed) {
             TransportHealth::Failed
         } else {
             TransportHealth::Ok
@@ -145,8 +142,7 @@ impl MediaTransport {
 
     /// Call `callback` with the transport's health each time its ICE or DTLS state changes
     /// (WebRTC transports; plain transports never report). A later call replaces the earlier
-    /// callback. Runs on a mediasoup thread: keep it
-    /// short and non-blocking.
+    /// callback. Runs on a mediasoup thread: keep it short and non-blocking.
     pub fn on_health_change<F>(&self, callback: F)
     where
         F: Fn(TransportHealth) + Send + Sync + 'static,
@@ -295,7 +291,7 @@ impl MediaTransport {
             .await
             .map_err(|e| match e {
                 ConsumeError::ProducerNotFound(_) => SfuError::ProducerNotFound,
-                ConsumeError::Request(RequestError::ChannelClosed) => SfuError::Closed,
+                ConsumeError::Request(e) => SfuError::from_request(e),
                 other => SfuError::request(other),
             })?;
         Ok(MediaConsumer {

@@ -112,6 +112,11 @@ impl RoomInner {
             .ok_or(SfuError::NoWorker)
     }
 
+    /// Whether the room has a router on worker `index`.
+    pub(crate) fn uses_worker(&self, index: usize) -> bool {
+        self.routers.lock().iter().any(|r| r.worker_index == index)
+    }
+
     fn below_capacity(&self) -> Option<Arc<RouterInner>> {
         self.routers
             .lock()
@@ -171,11 +176,7 @@ impl RoomRouter {
 
     /// Whether the room has a router on worker `index`.
     pub fn uses_worker(&self, index: usize) -> bool {
-        self.inner
-            .routers
-            .lock()
-            .iter()
-            .any(|r| r.worker_index == index)
+        self.inner.uses_worker(index)
     }
 
     /// Whether two handles refer to the same room.

@@ -45,6 +45,14 @@ pub(crate) struct Pool {
     deaths_rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<usize>>>,
 }
 
+/// Where transports listen, and the address they announce.
+fn listen_ip(config: &SfuConfig) -> ListenIp {
+    ListenIp {
+        ip: config.listen_ip,
+        announced_ip: config.announced_ip,
+    }
+}
+
 /// The WebRtcServer port of worker `index`: `None` (random) for base 0.
 fn server_port(base: u16, index: usize) -> Result<Option<u16>, SfuError> {
     if base == 0 {
@@ -77,21 +85,47 @@ async fn create_webrtc_server(
 /// How long a replacement worker waits for its predecessor's WebRtcServer port to be free.
 const PORT_RELEASE_WAIT: Duration = Duration::from_secs(3);
 
-/// [`create_webrtc_server`]; when `replacing`, a busy port is retried until
-/// [`PORT_RELEASE_WAIT`] has passed (the dead worker's server closes asynchronously).
+/// The WebRtcServer of worker `index` (none without a configured base port). A replacement
+/// may find its predecessor's server still holding the port, since closing one is
+/// asynchronous: it retries for [`PORT_RELEASE_WAIT`], then listens on a random port.
 async fn bind_webrtc_server(
     worker: &Worker,
+    config: &SfuConfig,
     listen_ip: ListenIp,
-    port: Option<u16>,
+    index: usize,
     replacing: bool,
-) -> Result<WebRtcServer, String> {
+) -> Result<Option<WebRtcServer>, SfuError> {
+    let Some(base) = config.webrtc_port else {
+        return Ok(None);
+    };
+    let port = server_port(base, index)?;
     let deadline = tokio::time::Instant::now() + PORT_RELEASE_WAIT;
     loop {
         match create_webrtc_server(worker, listen_ip, port).await {
-            Err(_) if replacing && tokio::time::Instant::now() < deadline => {
+            Ok(server) => return Ok(Some(server)),
+            Err(_) if replacing && port.is_some() && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            result => return result,
+            Err(e) if replacing && port.is_some() => {
+                tracing::warn!(
+                    worker = index,
+                    ?port,
+                    error = %e,
+                    "WebRtcServer port still busy: the replacement worker listens on a random port"
+                );
+                return create_webrtc_server(worker, listen_ip, None)
+                    .await
+                    .map(Some)
+                    .map_err(SfuError::Worker);
+            }
+            Err(e) => {
+                return Err(SfuError::Worker(format!(
+                    "worker {index}: WebRtcServer cannot listen on {}:{} (UDP and TCP): {e}; \
+                     choose another base port (--webrtc-port), or 0 for random ports",
+                    config.listen_ip,
+                    port.unwrap_or(0)
+                )));
+            }
         }
     }
 }
@@ -116,41 +150,8 @@ async fn start_worker(
             let _ = tx.send(index);
         })
         .detach();
-    let listen_ip = ListenIp {
-        ip: config.listen_ip,
-        announced_ip: config.announced_ip,
-    };
-    let webrtc_server = match config.webrtc_port {
-        None => None,
-        Some(base) => {
-            let port = server_port(base, index)?;
-            match bind_webrtc_server(&worker, listen_ip, port, replacing).await {
-                Ok(server) => Some(server),
-                // A replacement may find its predecessor still holding the port: closing a
-                // WebRtcServer is asynchronous. After a bounded wait it takes a random port.
-                Err(e) if replacing && port.is_some() => {
-                    tracing::warn!(
-                        worker = index,
-                        ?port,
-                        error = %e,
-                        "WebRtcServer port still busy: the replacement worker listens on a random port"
-                    );
-                    let server = create_webrtc_server(&worker, listen_ip, None)
-                        .await
-                        .map_err(SfuError::Worker)?;
-                    Some(server)
-                }
-                Err(e) => {
-                    return Err(SfuError::Worker(format!(
-                        "worker {index}: WebRtcServer cannot listen on {}:{} (UDP and TCP): {e}; \
-                         choose another base port (--webrtc-port), or 0 for random ports",
-                        config.listen_ip,
-                        port.unwrap_or(0)
-                    )));
-                }
-            }
-        }
-    };
+    let webrtc_server =
+        bind_webrtc_server(&worker, config, listen_ip(config), index, replacing).await?;
     tracing::info!(
         worker = index,
         webrtc_server_port = ?config.webrtc_port.map(|b| server_port(b, index).ok().flatten()),
@@ -221,10 +222,7 @@ impl Sfu {
         for index in 0..config.workers.max(1) {
             workers.push(start_worker(&manager, &config, index, &deaths_tx, false).await?);
         }
-        let listen_ip = ListenIp {
-            ip: config.listen_ip,
-            announced_ip: config.announced_ip,
-        };
+        let listen_ip = listen_ip(&config);
         Ok(Self {
             inner: Arc::new(Pool {
                 manager,
@@ -273,10 +271,7 @@ impl Sfu {
         .await?;
         {
             let mut rooms = self.inner.rooms.lock().await;
-            rooms.retain(|_, w| {
-                w.upgrade()
-                    .is_some_and(|r| !RoomRouter { inner: r }.uses_worker(index))
-            });
+            rooms.retain(|_, w| w.upgrade().is_some_and(|r| !r.uses_worker(index)));
         }
         let mut workers = self.inner.workers.lock();
         match workers.get_mut(index) {
