@@ -143,30 +143,7 @@ impl HuddleBuilder {
             .ws_max_frame_size(usize::try_from(config.max_payload_bytes).unwrap_or(usize::MAX))
             .build_layer();
         let metrics = if self.install_metrics {
-            // Fixed buckets (not summaries) keep each histogram's memory constant; the upkeep
-            // task folds recorded samples into them even when nobody scrapes /metrics.
-            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
-                .set_buckets(LATENCY_BUCKETS)
-                .context("metrics histogram buckets")?
-                .build_recorder();
-            let handle = recorder.handle();
-            match metrics::set_global_recorder(recorder) {
-                Ok(()) => {
-                    let upkeep = handle.clone();
-                    tokio::spawn(async move {
-                        let mut tick = tokio::time::interval(METRICS_UPKEEP);
-                        loop {
-                            tick.tick().await;
-                            upkeep.run_upkeep();
-                        }
-                    });
-                    Some(handle)
-                }
-                Err(_) => {
-                    tracing::warn!("a metrics recorder is already installed; /metrics disabled");
-                    None
-                }
-            }
+            install_metrics_recorder()?
         } else {
             None
         };
@@ -238,6 +215,31 @@ impl HuddleBuilder {
         .layer(layer);
         Ok((router, HuddleHandle { app }))
     }
+}
+
+/// Installs the global Prometheus recorder; `None` when another one is installed already.
+/// Fixed buckets (not summaries) keep each histogram's memory constant; an upkeep task folds
+/// recorded samples into them even when nobody scrapes `/metrics`.
+fn install_metrics_recorder()
+-> anyhow::Result<Option<metrics_exporter_prometheus::PrometheusHandle>> {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(LATENCY_BUCKETS)
+        .context("metrics histogram buckets")?
+        .build_recorder();
+    let handle = recorder.handle();
+    if metrics::set_global_recorder(recorder).is_err() {
+        tracing::warn!("a metrics recorder is already installed; /metrics disabled");
+        return Ok(None);
+    }
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(METRICS_UPKEEP);
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(Some(handle))
 }
 
 /// Histogram buckets (seconds) of the latency metrics: 50 µs … 5 s.
