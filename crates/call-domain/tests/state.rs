@@ -48,6 +48,17 @@ fn three_in_room(t: &Tracker) -> State {
     st
 }
 
+/// [`three_in_room`], with s1 sending audio `p1` on transport `t1` and s2 receiving it as
+/// consumer `c1` on transport `t2`.
+fn three_with_media(t: &Tracker) -> State {
+    let mut st = three_in_room(t);
+    add_transport(&mut st, t, "s1", "t1", SEND);
+    add_transport(&mut st, t, "s2", "t2", RECV);
+    produce(&mut st, t, "s1", "t1", "p1", "audio");
+    consume(&mut st, t, "s2", "t2", "c1", "p1");
+    st
+}
+
 /// Create a transport for `socket` through the public flow (`transport_target` + `add_transport`).
 fn add_transport(st: &mut State, t: &Tracker, socket: &str, id: &str, dir: TransportDirection) {
     let (_, epoch) = st.transport_target(socket).unwrap();
@@ -932,11 +943,7 @@ mod join_room {
     #[test]
     fn joining_another_room_leaves_the_old_one_first() {
         let t = Tracker::new();
-        let mut st = three_in_room(&t);
-        add_transport(&mut st, &t, "s1", "t1", SEND);
-        add_transport(&mut st, &t, "s2", "t2", RECV);
-        produce(&mut st, &t, "s1", "t1", "p1", "audio");
-        consume(&mut st, &t, "s2", "t2", "c1", "p1");
+        let mut st = three_with_media(&t);
         let old_epoch = epoch_of(&st, "s1");
 
         let (_, fx) = st.join_room("s1", join_req(&t, "r2", "1", &["1"])).unwrap();
@@ -1861,11 +1868,7 @@ mod close_room {
     #[test]
     fn close_room_empties_it_as_if_everyone_left() {
         let t = Tracker::new();
-        let mut st = three_in_room(&t);
-        add_transport(&mut st, &t, "s1", "t1", SEND);
-        add_transport(&mut st, &t, "s2", "t2", RECV);
-        produce(&mut st, &t, "s1", "t1", "p1", "audio");
-        consume(&mut st, &t, "s2", "t2", "c1", "p1");
+        let mut st = three_with_media(&t);
         online(&mut st, "s4", "4");
         st.join_room("s4", join_req(&t, "r2", "4", &["4"])).unwrap();
         add_transport(&mut st, &t, "s4", "t4", SEND);
@@ -1916,11 +1919,7 @@ mod failed_transport {
     #[test]
     fn removes_the_participant_like_leave_and_tells_it() {
         let t = Tracker::new();
-        let mut st = three_in_room(&t);
-        add_transport(&mut st, &t, "s1", "t1", SEND);
-        add_transport(&mut st, &t, "s2", "t2", RECV);
-        produce(&mut st, &t, "s1", "t1", "p1", "audio");
-        consume(&mut st, &t, "s2", "t2", "c1", "p1");
+        let mut st = three_with_media(&t);
         let epoch = epoch_of(&st, "s1");
 
         let fx = st.remove_failed_participant("s1", epoch, "t1");
