@@ -320,6 +320,15 @@ impl SoakReport {
         self.tally.ops as f64 / self.duration.as_secs_f64().max(1e-9)
     }
 
+    /// The live objects left after the run, `routers=1, transports=2`.
+    fn leftover_list(&self) -> String {
+        self.leftovers
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Why the run failed; empty when it passed.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -336,14 +345,9 @@ impl SoakReport {
             ));
         }
         if !self.leftovers.is_empty() {
-            let list: Vec<String> = self
-                .leftovers
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
             problems.push(format!(
                 "live objects left after all clients disconnected: {}",
-                list.join(", ")
+                self.leftover_list()
             ));
         }
         if let Some(ratio) = self.rss_ratio()
@@ -515,11 +519,7 @@ impl SoakReport {
             if self.leftovers.is_empty() {
                 "none".to_owned()
             } else {
-                self.leftovers
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                self.leftover_list()
             }
         );
         let _ = writeln!(
