@@ -199,29 +199,13 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
         bail!("bench/reference-node/node_modules is missing (run `cargo xtask setup`)");
     }
 
-    let profile = if quick { "debug" } else { "release" };
-    let mut build = cmd::cargo(ws);
-    build.args(["build", "--quiet"]);
-    if !quick {
-        build.arg("--release");
-    }
-    // `--bins`, not `--bin huddle`: a `--bin` filter would apply to every package.
-    build.args([
-        "-p",
-        "server",
-        "-p",
-        "loadgen",
-        "-p",
-        "media-bench",
-        "--bins",
-    ]);
-    if no_build {
-        println!("==> bench: --no-build: using the {profile} binaries in target/");
-    } else {
-        println!("==> bench: {}", cmd::display(&build));
-        cmd::run(&mut build)?;
-    }
-    let bin_dir = cmd::target_dir(ws).join(profile);
+    let (profile, bin_dir) = build_binaries(
+        ws,
+        "bench",
+        quick,
+        no_build,
+        &["server", "loadgen", "media-bench"],
+    )?;
     let work = cmd::target_dir(ws).join("bench");
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
 
@@ -317,6 +301,35 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
 }
 
 /// A free loopback TCP port.
+/// Builds the binaries of `packages` (debug when `quick`, else release) unless `no_build`;
+/// the profile's name and binary directory.
+pub(crate) fn build_binaries(
+    ws: &Path,
+    task: &str,
+    quick: bool,
+    no_build: bool,
+    packages: &[&str],
+) -> Result<(&'static str, PathBuf)> {
+    let profile = if quick { "debug" } else { "release" };
+    let mut build = cmd::cargo(ws);
+    build.args(["build", "--quiet"]);
+    if !quick {
+        build.arg("--release");
+    }
+    for package in packages {
+        build.args(["-p", package]);
+    }
+    // `--bins`, not `--bin huddle`: a `--bin` filter would apply to every package.
+    build.arg("--bins");
+    if no_build {
+        println!("==> {task}: --no-build: using the {profile} binaries in target/");
+    } else {
+        println!("==> {task}: {}", cmd::display(&build));
+        cmd::run(&mut build)?;
+    }
+    Ok((profile, cmd::target_dir(ws).join(profile)))
+}
+
 pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
     Ok(listener.local_addr()?.port())

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::bench::{Server, free_port, locked_version, machine, version_of};
+use crate::bench::{Server, build_binaries, free_port, locked_version, machine, version_of};
 use crate::{cmd, setup};
 
 /// Groups of 10 users in the soak directory (plus a second device for 2 users per group).
@@ -58,21 +58,13 @@ pub fn soak(ws: &Path, opts: &Options) -> Result<ExitCode> {
     let cycles = opts.cycles.unwrap_or(if opts.quick { 500 } else { 10_000 });
     setup::ensure(ws)?;
 
-    let profile = if opts.quick { "debug" } else { "release" };
-    let mut build = cmd::cargo(ws);
-    build.args(["build", "--quiet"]);
-    if !opts.quick {
-        build.arg("--release");
-    }
-    // `--bins`, not `--bin huddle`: a `--bin` filter would apply to every package.
-    build.args(["-p", "server", "-p", "loadgen", "--bins"]);
-    if opts.no_build {
-        println!("==> soak: --no-build: using the {profile} binaries in target/");
-    } else {
-        println!("==> soak: {}", cmd::display(&build));
-        cmd::run(&mut build)?;
-    }
-    let bin_dir = cmd::target_dir(ws).join(profile);
+    let (profile, bin_dir) = build_binaries(
+        ws,
+        "soak",
+        opts.quick,
+        opts.no_build,
+        &["server", "loadgen"],
+    )?;
     let work = cmd::target_dir(ws).join("soak");
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let fixture = work.join("directory.json");

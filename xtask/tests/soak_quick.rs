@@ -13,18 +13,16 @@ fn soak_quick_leaves_nothing_behind() -> Result<(), Box<dyn std::error::Error>> 
         "no PASS:\n{}",
         run.stdout
     );
-    let text = run.report;
-    let elapsed = run.elapsed;
-    for needle in [
+    run.assert_report_contains(&[
         "# Huddle soak (quick run)",
         "| cycles | 500 ",
         "| failures (timeouts, lost connections, unexpected errors) | 0 |",
         "| left after the run (must be 0) | none |",
         "| verdict | **pass** |",
         "Final `/debug/stats`",
-    ] {
-        assert!(text.contains(needle), "report lacks {needle:?}:\n{text}");
-    }
+    ]);
+    let text = run.report;
+    let elapsed = run.elapsed;
     // The cycles really exercised the SFU: the server announced producers, and consumes
     // succeeded (more `consume` requests than refusals). Counted, not sampled: a quick run can
     // end between two samples of the live-object peaks.

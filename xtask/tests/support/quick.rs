@@ -16,6 +16,19 @@ pub struct QuickRun {
     pub elapsed: Duration,
 }
 
+impl QuickRun {
+    /// Asserts that the report contains every one of `needles`.
+    pub fn assert_report_contains(&self, needles: &[&str]) {
+        for needle in needles {
+            assert!(
+                self.report.contains(needle),
+                "report lacks {needle:?}:\n{}",
+                self.report
+            );
+        }
+    }
+}
+
 fn workspace() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_path_buf()
