@@ -36,13 +36,36 @@ pub struct App {
     pub identities: Mutex<HashMap<String, String>>,
     /// Removes participants whose transports failed for longer than the grace period.
     pub health: crate::transport_health::HealthMonitor,
+    /// Wakes the `group_call_updated` deliveries held back by the throttle.
+    pub call_updates: crate::call_updates::CallUpdateTimer,
     /// `huddle_event_duration_seconds{event}` handles, resolved once (not per request).
     pub event_latency: HashMap<&'static str, metrics::Histogram>,
 }
 
 impl App {
-    /// Execute effects: emit events to sockets, hand push requests to the push seam.
+    /// Execute effects: emit events to sockets, hand push requests to the push seam. Then
+    /// deliver the `group_call_updated` the effects' state changes made due.
     pub fn apply(&self, effects: Vec<Effect>) {
+        self.execute(effects);
+        self.flush_call_updates();
+    }
+
+    /// Send the `group_call_updated` due now, and arm the timer for those held back.
+    pub fn flush_call_updates(&self) {
+        let poll = {
+            let mut state = self.state.lock();
+            if !state.call_updates_pending() {
+                return;
+            }
+            state.poll_call_updates(std::time::Instant::now())
+        };
+        self.execute(poll.effects);
+        if let Some(next) = poll.next {
+            self.call_updates.arm(next);
+        }
+    }
+
+    fn execute(&self, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
                 Effect::Emit { to, event } => {

@@ -90,6 +90,10 @@ pub struct Config {
         default_value_t = 20_000
     )]
     pub transport_failure_grace_ms: u64,
+    /// Minimum time (ms) between two `group_call_updated` of one conversation; a change
+    /// inside the window is sent when it closes, so the last state always arrives.
+    #[arg(long, env = "HUDDLE_CALL_UPDATE_INTERVAL_MS", default_value_t = 1_000)]
+    pub call_update_interval_ms: u64,
     /// mediasoup workers (default: one per core).
     #[arg(long, env = "HUDDLE_WORKERS")]
     pub workers: Option<usize>,

@@ -14,6 +14,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod call_updates;
 pub mod config;
 pub mod directory;
 pub mod handlers;
@@ -159,7 +160,10 @@ impl HuddleBuilder {
         let app = Arc::new_cyclic(|weak| App {
             state: Mutex::new(
                 call_domain::CallState::with_limits(config.limits())
-                    .with_peer_limits(config.peer_limits()),
+                    .with_peer_limits(config.peer_limits())
+                    .with_call_update_interval(Duration::from_millis(
+                        config.call_update_interval_ms,
+                    )),
             ),
             sfu,
             directory: CountingDirectory::new(directory),
@@ -173,6 +177,7 @@ impl HuddleBuilder {
             shutting_down: AtomicBool::new(false),
             identities: Mutex::new(Default::default()),
             health: transport_health::HealthMonitor::start(weak.clone(), grace),
+            call_updates: call_updates::CallUpdateTimer::start(weak.clone()),
             event_latency,
         });
         {

@@ -13,6 +13,7 @@
 //! Directory data (users, conversations, members) is read through the [`Directory`] repository
 //! trait; [`MemoryDirectory`] is the embedded implementation.
 
+mod call_updates;
 mod direct;
 mod directory;
 mod display;
@@ -24,6 +25,7 @@ mod mesh;
 mod room;
 mod state;
 
+pub use call_updates::DEFAULT_CALL_UPDATE_INTERVAL;
 pub use direct::{
     CallId, DEFAULT_DIRECT_CALL_TIMEOUT, DirectCall, DirectCalls, DirectPhase, DirectTimeout,
     Initiated,
@@ -39,7 +41,7 @@ pub use memory_directory::{DirectoryData, MemoryDirectory};
 pub use mesh::{DEFAULT_MESH_MAX_PARTICIPANTS, MeshParticipant, MeshRoom, MeshRooms};
 pub use room::{ConsumeTarget, Participant, Room, TransportSlot};
 pub use state::PeerLimits;
-pub use state::{CallState, JoinRoom, Limits, Stats};
+pub use state::{CallState, CallUpdatePoll, JoinRoom, Limits, Stats};
 
 /// A Socket.IO socket id.
 pub type SocketId = String;

@@ -1,10 +1,12 @@
 //! Rooms (one per conversation with an active SFU call) and their participants.
 
+use crate::call_updates::Announced;
 use crate::media::Media;
 use crate::{RoomId, SocketId, UserId};
 use indexmap::IndexMap;
 use signal_proto::requests::TransportDirection;
 use signal_proto::responses::ProducerEntry;
+use signal_proto::server_events::GroupCallUpdated;
 use signal_proto::{ConversationInfo, ParticipantInfo};
 
 /// A transport and its direction.
@@ -106,6 +108,32 @@ impl<M: Media> Room<M> {
     /// Number of participants.
     pub fn participant_count(&self) -> usize {
         self.participants.len()
+    }
+
+    /// The first `GroupCallUpdated::MAX_PARTICIPANTS` distinct users, in join order.
+    pub fn listed_participants(&self) -> Vec<ParticipantInfo> {
+        let mut listed: Vec<ParticipantInfo> = Vec::new();
+        for p in self.participants.values() {
+            if listed.len() == GroupCallUpdated::MAX_PARTICIPANTS {
+                break;
+            }
+            if !listed.iter().any(|l| l.user_id == p.info.user_id) {
+                listed.push(p.info.clone());
+            }
+        }
+        listed
+    }
+
+    /// What `group_call_updated` would announce now (count and listed user ids).
+    pub(crate) fn announced(&self) -> Announced {
+        Announced {
+            count: self.participants.len(),
+            users: self
+                .listed_participants()
+                .into_iter()
+                .map(|p| p.user_id)
+                .collect(),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! [`CallState`]: presence and SFU rooms as one state machine.
 
+use crate::call_updates::{CallUpdates, Due};
 use crate::direct::{CallId, DirectCall, DirectCalls, Initiated, NewCall};
 use crate::directory::{ConversationRecord, Roster};
 use crate::display::DisplayPolicy;
@@ -15,12 +16,21 @@ use signal_proto::mesh::{MeshInvitation, SignalKind, TrackUpdate};
 use signal_proto::requests::{CallType, TransportDirection};
 use signal_proto::responses::{ActiveCall, ActiveCallsResponse, ProducerEntry};
 use signal_proto::server_events::{
-    GroupCallEnded, GroupCallIncoming, GroupCallStarted, NewProducer, ParticipantLeft,
-    ProducerClosed, RemovedFromRoom,
+    GroupCallEnded, GroupCallIncoming, GroupCallStarted, GroupCallUpdated, NewProducer,
+    ParticipantLeft, ProducerClosed, RemovedFromRoom,
 };
 use signal_proto::{ConversationInfo, ParticipantInfo};
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The result of [`CallState::poll_call_updates`].
+#[derive(Debug, Default)]
+pub struct CallUpdatePoll {
+    /// `group_call_updated` effects due now.
+    pub effects: Vec<Effect>,
+    /// When to poll again (a change is held back until then); `None` when nothing waits.
+    pub next: Option<Instant>,
+}
 
 /// Configurable limits of the peer-to-peer modes (mesh and 1:1 calls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +126,7 @@ pub struct CallState<M: Media> {
     rooms: IndexMap<RoomId, Room<M>>,
     next_epoch: u64,
     limits: Limits,
+    updates: CallUpdates,
 }
 
 impl<M: Media> Default for CallState<M> {
@@ -128,6 +139,7 @@ impl<M: Media> Default for CallState<M> {
             rooms: IndexMap::new(),
             next_epoch: 1,
             limits: Limits::default(),
+            updates: CallUpdates::default(),
         }
     }
 }
@@ -144,6 +156,13 @@ impl<M: Media> CallState<M> {
             limits,
             ..Self::default()
         }
+    }
+
+    /// Set the minimum time between two `group_call_updated` of one conversation (builder
+    /// style; call on a new state).
+    pub fn with_call_update_interval(mut self, interval: Duration) -> Self {
+        self.updates = CallUpdates::new(interval);
+        self
     }
 
     // ----- presence -------------------------------------------------------------------------
@@ -557,6 +576,7 @@ impl<M: Media> CallState<M> {
                     conversation_id: c.id.clone(),
                     conversation_info: display.conversation_info(c),
                     participant_count: room.participant_count(),
+                    participants: room.listed_participants(),
                 })
             })
             .collect()
@@ -725,8 +745,15 @@ impl<M: Media> CallState<M> {
                 })
             }
         };
+        let created = room.participants.is_empty();
         room.participants.insert(socket.to_owned(), participant);
         let router = room.router.clone();
+        if created {
+            let announced = room.announced();
+            self.updates.started(&join.room_id, announced);
+        } else {
+            self.updates.changed(&join.room_id);
+        }
         if let Some(entry) = self.sockets.get_mut(socket) {
             entry.room = Some(join.room_id);
         }
@@ -793,9 +820,10 @@ impl<M: Media> CallState<M> {
                 socket_id: socket.to_owned(),
             }),
         ));
-        if room.participants.is_empty()
-            && let Some(room) = self.rooms.shift_remove(&room_id)
-        {
+        if !room.participants.is_empty() {
+            self.updates.changed(&room_id);
+        } else if let Some(room) = self.rooms.shift_remove(&room_id) {
+            self.updates.ended(&room_id);
             let to = self.sockets_of_all(room.members.iter());
             effects.extend(Effect::emit(
                 to,
@@ -816,6 +844,41 @@ impl<M: Media> CallState<M> {
             .map(|r| r.participants.keys().cloned().collect())
             .unwrap_or_default();
         sockets.iter().flat_map(|s| self.leave_room(s)).collect()
+    }
+
+    // ----- group_call_updated ---------------------------------------------------------------
+
+    /// Whether a `group_call_updated` waits (cheap: the I/O layer checks it after each event).
+    pub fn call_updates_pending(&self) -> bool {
+        !self.updates.is_idle()
+    }
+
+    /// The `group_call_updated` events due at `now` (to every member's sockets, from the
+    /// room's cached member list: no directory query), and when to poll again.
+    pub fn poll_call_updates(&mut self, now: Instant) -> CallUpdatePoll {
+        let mut poll = CallUpdatePoll::default();
+        for room_id in self.updates.dirty() {
+            let Some(room) = self.rooms.get(&room_id) else {
+                self.updates.ended(&room_id);
+                continue;
+            };
+            match self.updates.decide(&room_id, &room.announced(), now) {
+                Due::Send => {
+                    let to = self.sockets_of_all(room.members.iter());
+                    poll.effects.extend(Effect::emit(
+                        to,
+                        OutEvent::GroupCallUpdated(GroupCallUpdated {
+                            conversation_id: room_id,
+                            participant_count: room.participant_count(),
+                            participants: room.listed_participants(),
+                        }),
+                    ));
+                }
+                Due::Unchanged => {}
+                Due::Later(at) => poll.next = Some(poll.next.map_or(at, |n| n.min(at))),
+            }
+        }
+        poll
     }
 
     // ----- media ----------------------------------------------------------------------------
