@@ -47,9 +47,12 @@ serverTest('first join and last leave send no update; a second participant is an
   assert.deepEqual(calls.map((c) => [c.participantCount, c.participants]), [[2, [P[1], P[2]]]]);
 
   // b leaves (announced after the window), then a leaves: the end is group_call_ended only.
+  // The update is built from the room's cached roster: no directory query.
+  const queries = (await srv.stats()).directoryQueries;
   b.emit('leaveRoom');
   const one = await waitFor(watcher, 'group_call_updated', { timeout: 3000, predicate: (u) => u.participantCount === 1 });
   assert.deepEqual(one.participants, [P[1]]);
+  assert.equal((await srv.stats()).directoryQueries, queries, 'directory queries for a leave and its update');
   const n = updates.items.length;
   const ended = waitFor(watcher, 'group_call_ended');
   a.emit('leaveRoom');
