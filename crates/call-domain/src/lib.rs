@@ -13,12 +13,14 @@
 //! Directory data (users, conversations, members) is read through the [`Directory`] repository
 //! trait; [`MemoryDirectory`] is the embedded implementation.
 
+mod admin;
 mod call_updates;
 mod direct;
 mod directory;
 mod display;
 mod effects;
 mod error;
+mod lifecycle;
 mod media;
 mod memory_directory;
 mod mesh;
@@ -36,6 +38,7 @@ pub use directory::{
 pub use display::DisplayPolicy;
 pub use effects::{Effect, OutEvent, PushRequest};
 pub use error::CallError;
+pub use lifecycle::{LeaveReason, Lifecycle};
 pub use media::Media;
 pub use memory_directory::{DirectoryData, MemoryDirectory};
 pub use mesh::{DEFAULT_MESH_MAX_PARTICIPANTS, MeshParticipant, MeshRoom, MeshRooms};

@@ -3,7 +3,7 @@
 use crate::call_updates::Announced;
 use crate::media::Media;
 use crate::{RoomId, SocketId, UserId};
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
 use signal_proto::requests::TransportDirection;
 use signal_proto::responses::ProducerEntry;
 use signal_proto::server_events::GroupCallUpdated;
@@ -97,6 +97,8 @@ pub struct Room<M: Media> {
     /// Member user ids (who hears `group_call_started` / `group_call_ended`).
     pub members: Vec<UserId>,
     pub(crate) participants: IndexMap<SocketId, Participant<M>>,
+    /// Every distinct user who took part, in first-join order (for `CallEnded`).
+    pub(crate) took_part: IndexSet<UserId>,
 }
 
 impl<M: Media> Room<M> {

@@ -6,6 +6,7 @@ use crate::directory::{ConversationRecord, Roster};
 use crate::display::DisplayPolicy;
 use crate::effects::{Effect, OutEvent, PushRequest};
 use crate::error::CallError;
+use crate::lifecycle::{LeaveReason, Lifecycle};
 use crate::media::Media;
 use crate::mesh::MeshRooms;
 use crate::room::{ConsumeTarget, ConsumerSlot, Participant, ProducerSlot, Room, TransportSlot};
@@ -120,13 +121,15 @@ pub struct JoinRoom<M: Media> {
 #[derive(Debug)]
 pub struct CallState<M: Media> {
     mesh: MeshRooms,
-    direct: DirectCalls,
+    pub(crate) direct: DirectCalls,
     sockets: HashMap<SocketId, SocketEntry>,
-    users: HashMap<UserId, IndexSet<SocketId>>,
-    rooms: IndexMap<RoomId, Room<M>>,
+    pub(crate) users: HashMap<UserId, IndexSet<SocketId>>,
+    pub(crate) rooms: IndexMap<RoomId, Room<M>>,
     next_epoch: u64,
     limits: Limits,
     updates: CallUpdates,
+    /// Lifecycle facts of the SFU rooms not drained yet.
+    pub(crate) lifecycle: Vec<Lifecycle>,
 }
 
 impl<M: Media> Default for CallState<M> {
@@ -140,6 +143,7 @@ impl<M: Media> Default for CallState<M> {
             next_epoch: 1,
             limits: Limits::default(),
             updates: CallUpdates::default(),
+            lifecycle: Vec::new(),
         }
     }
 }
@@ -215,7 +219,10 @@ impl<M: Media> CallState<M> {
         self.users.contains_key(user)
     }
 
-    fn sockets_of_all<'a>(&self, users: impl IntoIterator<Item = &'a UserId>) -> Vec<SocketId> {
+    pub(crate) fn sockets_of_all<'a>(
+        &self,
+        users: impl IntoIterator<Item = &'a UserId>,
+    ) -> Vec<SocketId> {
         users
             .into_iter()
             .flat_map(|u| self.users.get(u).into_iter().flatten().cloned())
@@ -231,7 +238,7 @@ impl<M: Media> CallState<M> {
             effects.extend(self.direct.disconnect(socket, &user));
         }
         effects.extend(self.mesh.leave_any(socket));
-        effects.extend(self.leave_room(socket));
+        effects.extend(self.leave_room_because(socket, LeaveReason::Disconnected));
         self.sockets.remove(socket);
         effects
     }
@@ -710,7 +717,7 @@ impl<M: Media> CallState<M> {
             {
                 return Ok((room.router.clone(), effects));
             }
-            effects.extend(self.leave_room(socket));
+            effects.extend(self.leave_room_because(socket, LeaveReason::Moved));
         }
         let epoch = self.next_epoch;
         self.next_epoch += 1;
@@ -718,14 +725,14 @@ impl<M: Media> CallState<M> {
         let room = match self.rooms.get_mut(&join.room_id) {
             Some(room) => {
                 if !room.members.contains(&user) {
-                    room.members.push(user);
+                    room.members.push(user.clone());
                 }
                 room
             }
             None => {
                 let mut members = join.members;
                 if !members.contains(&user) {
-                    members.push(user);
+                    members.push(user.clone());
                 }
                 let to = self.sockets_of_all(members.iter());
                 effects.extend(Effect::emit(
@@ -736,17 +743,28 @@ impl<M: Media> CallState<M> {
                         caller_info: None,
                     }),
                 ));
+                self.lifecycle.push(Lifecycle::CallStarted {
+                    conversation_id: join.room_id.clone(),
+                    started_by: user.clone(),
+                });
                 self.rooms.entry(join.room_id.clone()).or_insert(Room {
                     id: join.room_id.clone(),
                     router: join.router,
                     conversation: join.conversation,
                     members,
                     participants: IndexMap::new(),
+                    took_part: IndexSet::new(),
                 })
             }
         };
         let created = room.participants.is_empty();
+        room.took_part.insert(user.clone());
         room.participants.insert(socket.to_owned(), participant);
+        self.lifecycle.push(Lifecycle::ParticipantJoined {
+            conversation_id: join.room_id.clone(),
+            user_id: user,
+            socket_id: socket.to_owned(),
+        });
         let router = room.router.clone();
         if created {
             let announced = room.announced();
@@ -790,13 +808,18 @@ impl<M: Media> CallState<M> {
         )
         .into_iter()
         .collect();
-        effects.extend(self.leave_room(socket));
+        effects.extend(self.leave_room_because(socket, LeaveReason::TransportFailed));
         effects
     }
 
     /// `leaveRoom`: remove the participant (dropping its media), `participantLeft` to the
     /// rest of the room, and when the room empties `group_call_ended` to all members.
     pub fn leave_room(&mut self, socket: &str) -> Vec<Effect> {
+        self.leave_room_because(socket, LeaveReason::Left)
+    }
+
+    /// [`CallState::leave_room`] for a given reason (recorded in the lifecycle facts).
+    pub fn leave_room_because(&mut self, socket: &str, reason: LeaveReason) -> Vec<Effect> {
         let Some(room_id) = self.sockets.get_mut(socket).and_then(|e| e.room.take()) else {
             return Vec::new();
         };
@@ -811,6 +834,12 @@ impl<M: Media> CallState<M> {
                 .consumers
                 .retain(|_, c| !gone.producers.contains_key(&c.producer_id));
         }
+        self.lifecycle.push(Lifecycle::ParticipantLeft {
+            conversation_id: room_id.clone(),
+            user_id: gone.user.clone(),
+            socket_id: socket.to_owned(),
+            reason,
+        });
         drop(gone);
         let mut effects = Vec::new();
         let rest: Vec<_> = room.participants.keys().cloned().collect();
@@ -824,6 +853,10 @@ impl<M: Media> CallState<M> {
             self.updates.changed(&room_id);
         } else if let Some(room) = self.rooms.shift_remove(&room_id) {
             self.updates.ended(&room_id);
+            self.lifecycle.push(Lifecycle::CallEnded {
+                conversation_id: room_id.clone(),
+                participants: room.took_part.iter().cloned().collect(),
+            });
             let to = self.sockets_of_all(room.members.iter());
             effects.extend(Effect::emit(
                 to,
@@ -835,15 +868,23 @@ impl<M: Media> CallState<M> {
         effects
     }
 
-    /// Close one room (shutdown, worker death): `participantLeft` and `group_call_ended` as if
-    /// every participant had left.
+    /// Close one room at shutdown: `participantLeft` and `group_call_ended` as if every
+    /// participant had left.
     pub fn close_room(&mut self, room_id: &str) -> Vec<Effect> {
+        self.close_room_because(room_id, LeaveReason::Shutdown)
+    }
+
+    /// [`CallState::close_room`] for a given reason (worker death, an operator ending it).
+    pub fn close_room_because(&mut self, room_id: &str, reason: LeaveReason) -> Vec<Effect> {
         let sockets: Vec<_> = self
             .rooms
             .get(room_id)
             .map(|r| r.participants.keys().cloned().collect())
             .unwrap_or_default();
-        sockets.iter().flat_map(|s| self.leave_room(s)).collect()
+        sockets
+            .iter()
+            .flat_map(|s| self.leave_room_because(s, reason))
+            .collect()
     }
 
     // ----- group_call_updated ---------------------------------------------------------------

@@ -111,6 +111,10 @@ pub struct RemovedFromRoom {
 impl RemovedFromRoom {
     /// Reason: a media transport failed (ICE/DTLS) and did not recover within the grace period.
     pub const TRANSPORT_FAILED: &'static str = "transport_failed";
+    /// Reason: an operator removed the user from the call.
+    pub const REMOVED_BY_ADMIN: &'static str = "removed_by_admin";
+    /// Reason: an operator ended the call.
+    pub const ENDED_BY_ADMIN: &'static str = "ended_by_admin";
 }
 
 /// `server_shutdown` (Huddle addition).
