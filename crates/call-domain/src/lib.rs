@@ -20,6 +20,7 @@ mod directory;
 mod display;
 mod effects;
 mod error;
+mod history;
 mod lifecycle;
 mod media;
 mod memory_directory;
@@ -38,6 +39,7 @@ pub use directory::{
 pub use display::DisplayPolicy;
 pub use effects::{Effect, OutEvent, PushRequest};
 pub use error::CallError;
+pub use history::{CallHistory, CallRecord, DirectCallRecord, ParticipationRecord};
 pub use lifecycle::{LeaveReason, Lifecycle};
 pub use media::Media;
 pub use memory_directory::{DirectoryData, MemoryDirectory};
