@@ -211,3 +211,34 @@ async fn a_frozen_redis_makes_calls_time_out_instead_of_hanging() {
     assert_eq!(pong, Ping(6));
     assert!(a.authority().claim("room").await.unwrap().is_won());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_while_redis_is_down_joins_when_it_comes_up() {
+    let mut redis = RedisServer::start();
+    let a = node(&redis, "a").await;
+    serve(&a);
+    redis.kill();
+    wait_connectivity(&a, Connectivity::Down).await;
+
+    // Starting does not fail (or hang) without Redis; the node is just down.
+    let b = Node::start(support::config(&redis, "b")).await.unwrap();
+    assert!(!b.is_up());
+    assert!(
+        b.rpc()
+            .request::<_, Ping>(&id("a"), &Ping(1))
+            .await
+            .unwrap_err()
+            .is_unavailable()
+    );
+    b.replica().set_local("room", b.id(), 1).await.unwrap_err();
+
+    redis.spawn();
+    wait_connectivity(&b, Connectivity::Up).await;
+    wait_connectivity(&a, Connectivity::Up).await;
+    let pong: Ping = b.rpc().request(&id("a"), &Ping(1)).await.unwrap();
+    assert_eq!(pong, Ping(2));
+    eventually("a sees b and its room", || {
+        a.registry().is_alive(&id("b")) && a.replica().participant_count("room") == 1
+    })
+    .await;
+}

@@ -210,3 +210,51 @@ async fn notifications_and_broadcasts_reach_the_other_nodes() {
         .unwrap();
     assert_eq!(first.from, id("b"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_is_never_answered_is_unavailable_after_the_timeout() {
+    let redis = RedisServer::start();
+    let timeout = Duration::from_secs(1);
+    let a = support::start(support::config(&redis, "a").with_rpc_timeout(timeout)).await;
+    let b = node(&redis, "b").await;
+    // b takes requests and sits on them.
+    let mut requests = b.rpc().requests().unwrap();
+    let (held_tx, mut held_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(request) = requests.recv().await {
+            let _ = held_tx.send(request);
+        }
+    });
+    let started = Instant::now();
+    let err = a
+        .rpc()
+        .request::<_, Answer>(
+            &id("b"),
+            &Ask {
+                op: "double".into(),
+                n: 1,
+            },
+        )
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(
+        waited >= timeout,
+        "gave up after {waited:?}, before the timeout"
+    );
+    assert!(
+        waited < timeout + Duration::from_secs(3),
+        "hung for {waited:?}"
+    );
+    // b did get it: the time-out is the missing answer, not a lost request.
+    let held = held_rx.try_recv().unwrap();
+    assert_eq!(held.from(), &id("a"));
+    // A late answer is dropped quietly; a's next request works as usual.
+    held.respond(&Answer {
+        by: "b".into(),
+        n: 2,
+    })
+    .await
+    .unwrap();
+}
