@@ -194,6 +194,26 @@ pub struct Config {
     /// Retries of one push after 429 / 5xx / network errors (exponential backoff).
     #[arg(long, env = "HUDDLE_PUSH_MAX_RETRIES", default_value_t = 3)]
     pub push_max_retries: u32,
+    /// Bearer token of the admin HTTP API (`/api/v1/...`); without it the API is off.
+    #[arg(long, env = "HUDDLE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Webhook URLs that receive the lifecycle events (repeatable or comma-separated).
+    #[arg(
+        long = "webhook-url",
+        env = "HUDDLE_WEBHOOK_URL",
+        value_delimiter = ','
+    )]
+    pub webhook_urls: Vec<String>,
+    /// Secret of the `X-Huddle-Signature` HMAC-SHA256 of webhook bodies.
+    #[arg(long, env = "HUDDLE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Webhook deliveries queued per URL; beyond it new events are dropped (counted, logged).
+    #[arg(long, env = "HUDDLE_WEBHOOK_QUEUE", default_value_t = 1024)]
+    pub webhook_queue: usize,
+    /// Attempts of one webhook delivery after network errors, 429 and 5xx (exponential
+    /// backoff from 250 ms, at most 30 s apart).
+    #[arg(long, env = "HUDDLE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
+    pub webhook_max_attempts: u32,
 }
 
 impl Default for Config {

@@ -79,6 +79,28 @@ impl<M: Media> CallState<M> {
         effects
     }
 
+    /// Every participant of the call of `room_id` in join order, with its producers.
+    pub fn room_snapshot(&self, room_id: &str) -> Option<Vec<ParticipantSnapshot>> {
+        let room = self.rooms.get(room_id)?;
+        Some(
+            room.participants
+                .values()
+                .map(|p| ParticipantSnapshot {
+                    user_id: p.user.clone(),
+                    socket_id: p.socket.clone(),
+                    producers: p
+                        .producers
+                        .iter()
+                        .map(|(id, slot)| ProducerSnapshot {
+                            id: id.clone(),
+                            kind: slot.kind.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        )
+    }
+
     /// Users in the call of `room_id`, with their sockets, in join order.
     pub fn room_participants(&self, room_id: &str) -> Vec<(UserId, SocketId)> {
         self.rooms
@@ -91,4 +113,24 @@ impl<M: Media> CallState<M> {
             })
             .unwrap_or_default()
     }
+}
+
+/// One participant as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipantSnapshot {
+    /// The user.
+    pub user_id: UserId,
+    /// The socket.
+    pub socket_id: SocketId,
+    /// Its producers, in creation order.
+    pub producers: Vec<ProducerSnapshot>,
+}
+
+/// One producer as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerSnapshot {
+    /// Producer id.
+    pub id: String,
+    /// `"audio"` / `"video"`.
+    pub kind: String,
 }
