@@ -4,7 +4,8 @@
 //! Built on `redis`' [`ConnectionManager`], which replaces a dead connection in the background.
 //! Subscriptions live on their own connection because Redis 7.0 may interleave a push message
 //! into the reply of a `MULTI`/`EXEC` or script of a subscribed RESP3 client that publishes to
-//! its own channel (fixed in 7.2), which desynchronises the replies. On top of it this module
+//! its own channel (redis/redis#12326, fixed in 7.2), which desynchronises the replies. On top
+//! of it this module
 //! * keeps the set of wanted channels and subscribes to all of them again whenever the
 //!   connection comes back (before reporting [`Connectivity::Up`]), so a Redis restart never
 //!   loses a subscription, even one made while Redis was away;
@@ -42,7 +43,8 @@ pub type ChannelMessage = (String, Vec<u8>);
 /// Longest wait between two connection attempts while down.
 const DOWN_RETRY: Duration = Duration::from_millis(250);
 
-/// A reconnecting connection to Redis. Cheap to clone (all clones share one connection).
+/// A reconnecting connection to Redis. Cheap to clone (all clones share the same two
+/// connections).
 #[derive(Clone)]
 pub struct RedisConnection {
     inner: Arc<Inner>,
