@@ -20,6 +20,10 @@ pub enum StoreError {
     /// Running the migrations failed.
     #[error("migrations failed: {0}")]
     Migration(String),
+    /// A record cannot be stored as given (for example, more participations than a column
+    /// can number).
+    #[error("invalid record: {0}")]
+    Invalid(String),
 }
 
 impl From<StoreError> for DirectoryError {

@@ -5,6 +5,9 @@
 //! * [`PgDirectory`] implements [`call_domain::Directory`]; every method is one SQL statement
 //!   (one round trip once the statement is prepared on the pooled connection).
 //! * [`PgDirectory::remove_fcm_token`] removes a token FCM reported as unregistered.
+//! * [`PgDirectory`] implements [`call_domain::CallHistory`] over Huddle's own tables
+//!   `"HuddleCall"`, `"HuddleCallParticipant"` and `"HuddleDirectCall"`; reading a page of
+//!   history is two statements, [`PgDirectory::direct_calls`] lists a user's 1:1 calls.
 //! * [`run_migrations`] applies the embedded migrations from the workspace's `migrations/`
 //!   directory; they are idempotent on a database where Prisma already created the tables.
 //!
@@ -13,11 +16,14 @@
 //! reconnects by itself once the database is back.
 
 mod error;
+mod history;
+mod pg_time;
 mod schema;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
 pub use error::StoreError;
+pub use history::MAX_CALLS_PAGE;
 
 use async_trait::async_trait;
 use call_domain::{ConversationRecord, Directory, DirectoryError, MemberView, Roster, UserRecord};
