@@ -285,7 +285,7 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
         "bench",
         quick,
         no_build,
-        &["server", "loadgen", "media-bench"],
+        &["huddle", "loadgen", "media-bench"],
     )?;
     let work = cmd::target_dir(ws).join("bench");
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;

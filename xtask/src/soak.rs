@@ -63,7 +63,7 @@ pub fn soak(ws: &Path, opts: &Options) -> Result<ExitCode> {
         "soak",
         opts.quick,
         opts.no_build,
-        &["server", "loadgen"],
+        &["huddle", "loadgen"],
     )?;
     let work = cmd::target_dir(ws).join("soak");
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;

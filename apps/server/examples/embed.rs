@@ -1,16 +1,16 @@
 //! Mount Huddle inside another axum application.
 //!
-//! `cargo run -p server --example embed` then open http://127.0.0.1:8080/hello and connect a
+//! `cargo run -p huddle --example embed` then open http://127.0.0.1:8080/hello and connect a
 //! Socket.IO client to http://127.0.0.1:8080.
 
 use call_domain::MemoryDirectory;
-use server::{Config, Huddle};
+use huddle::{Config, Huddle};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt::init();
     // Any `call_domain::Directory` works here: a database-backed one, or this in-memory one.
-    let directory = MemoryDirectory::from_json(server::DEMO_DIRECTORY)?;
+    let directory = MemoryDirectory::from_json(huddle::DEMO_DIRECTORY)?;
     let (huddle, handle) = Huddle::builder(Config::default())
         .directory(directory)
         .build()

@@ -32,8 +32,10 @@ pub struct App {
     pub max_events_per_second: u32,
     /// Set once shutdown has begun.
     pub shutting_down: AtomicBool,
-    /// Authenticated identity of each socket (JWT mode only).
+    /// Authenticated identity of each socket (with an authenticator only).
     pub identities: Mutex<HashMap<String, String>>,
+    /// Who connecting sockets are (JWT or the host's); `None` trusts clients' `join`.
+    pub authenticator: Option<Arc<dyn crate::auth::Authenticator>>,
     /// Removes participants whose transports failed for longer than the grace period.
     pub health: crate::transport_health::HealthMonitor,
     /// Stamps lifecycle facts (taken with the state lock held, so they stay in order).
@@ -53,6 +55,9 @@ pub struct App {
 impl App {
     /// Execute effects: emit events to sockets, hand push requests to the push seam. Then
     /// deliver the `group_call_updated` the effects' state changes made due.
+    ///
+    /// Takes the state lock: never call it while holding a guard of `state` (for instance
+    /// from a `match app.state.lock().…` scrutinee, whose guard lives through the match).
     pub fn apply(&self, effects: Vec<Effect>) {
         self.execute(effects);
         self.flush_call_updates();

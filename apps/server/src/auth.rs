@@ -238,6 +238,53 @@ pub fn extract_token(parts: &axum::http::request::Parts, auth: Option<&Value>) -
     })
 }
 
+/// What a connecting socket presents: its HTTP request (headers, cookies, URI) and the
+/// Socket.IO handshake's `auth` object.
+#[derive(Debug, Clone, Copy)]
+pub struct Handshake<'a> {
+    /// The HTTP request of the connection (headers, URI with query).
+    pub request: &'a axum::http::request::Parts,
+    /// The `auth` payload of the Socket.IO CONNECT packet (`io(url, { auth })`).
+    pub auth: Option<&'a Value>,
+}
+
+/// Decides who a connecting socket is: the handshake → a user id, or a refusal (whose text
+/// the client gets as its `connect_error`). A host uses its own sessions or cookies by
+/// implementing it ([`crate::HuddleBuilder::authenticator`]); [`JwtVerifier`] is the
+/// built-in implementation.
+///
+/// ```
+/// use huddle::auth::{AuthError, Authenticator, Handshake};
+///
+/// /// Trusts a `x-user` header set by the host's own gateway.
+/// struct GatewayHeader;
+///
+/// #[async_trait::async_trait]
+/// impl Authenticator for GatewayHeader {
+///     async fn authenticate(&self, h: Handshake<'_>) -> Result<String, AuthError> {
+///         h.request
+///             .headers
+///             .get("x-user")
+///             .and_then(|v| v.to_str().ok())
+///             .map(str::to_owned)
+///             .ok_or(AuthError::Missing)
+///     }
+/// }
+/// ```
+#[async_trait::async_trait]
+pub trait Authenticator: Send + Sync {
+    /// The user id of the connecting socket, or why it is refused.
+    async fn authenticate(&self, handshake: Handshake<'_>) -> Result<String, AuthError>;
+}
+
+#[async_trait::async_trait]
+impl Authenticator for JwtVerifier {
+    async fn authenticate(&self, handshake: Handshake<'_>) -> Result<String, AuthError> {
+        let token = extract_token(handshake.request, handshake.auth).ok_or(AuthError::Missing)?;
+        self.verify(&token)
+    }
+}
+
 /// The identity of an authenticated socket, stored in its extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity(pub String);

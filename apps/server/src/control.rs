@@ -63,10 +63,10 @@ impl HuddleHandle {
     /// [`crate::EventsError::Lagged`]).
     ///
     /// ```no_run
-    /// # async fn f(handle: server::HuddleHandle) {
+    /// # async fn f(handle: huddle::HuddleHandle) {
     /// let mut events = handle.events();
     /// while let Ok(event) = events.recv().await {
-    ///     if let server::HuddleEvent::CallEnded { conversation_id, .. } = event {
+    ///     if let huddle::HuddleEvent::CallEnded { conversation_id, .. } = event {
     ///         println!("the call in {conversation_id} ended");
     ///     }
     /// }

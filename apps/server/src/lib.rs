@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! # async fn f() -> anyhow::Result<()> {
-//! let (router, handle) = server::Huddle::builder(server::Config::default()).build().await?;
+//! let (router, handle) = huddle::Huddle::builder(huddle::Config::default()).build().await?;
 //! let app = axum::Router::new()
 //!     .route("/hello", axum::routing::get(|| async { "hi" }))
 //!     .merge(router);
@@ -36,7 +36,7 @@ pub use events::{Events, EventsError, HuddleEvent};
 
 use anyhow::Context;
 use app::App;
-use auth::{AuthError, Identity, JwtVerifier};
+use auth::{Authenticator, JwtVerifier};
 use call_domain::{CallHistory, Directory, DisplayPolicy, MemoryDirectory, Stats};
 use directory::CountingDirectory;
 use media_sfu::{Sfu, SfuConfig};
@@ -68,6 +68,7 @@ impl Huddle {
             directory: None,
             push: None,
             history: None,
+            authenticator: None,
             install_metrics: true,
         }
     }
@@ -79,6 +80,7 @@ pub struct HuddleBuilder {
     directory: Option<Arc<dyn Directory>>,
     push: Option<Arc<dyn PushSender>>,
     history: Option<Arc<dyn CallHistory>>,
+    authenticator: Option<Arc<dyn Authenticator>>,
     install_metrics: bool,
 }
 
@@ -102,6 +104,14 @@ impl HuddleBuilder {
         self
     }
 
+    /// Decide who connecting sockets are with the host's own sessions or cookies, instead of
+    /// the configured JWT verification (an authenticated socket is bound to its user at once,
+    /// and `join` as anybody else is refused).
+    pub fn authenticator(mut self, authenticator: impl Authenticator + 'static) -> Self {
+        self.authenticator = Some(Arc::new(authenticator));
+        self
+    }
+
     /// Whether to install the global Prometheus recorder (default true; set false when the
     /// host application owns the `metrics` recorder).
     pub fn install_metrics(mut self, install: bool) -> Self {
@@ -109,12 +119,61 @@ impl HuddleBuilder {
         self
     }
 
-    /// Start the media workers and build the router (Socket.IO at `/socket.io`, HTTP routes).
+    /// Start the media workers and build a standalone service: Huddle's own Socket.IO server
+    /// (namespace `/` at `/socket.io`) and the HTTP routes.
     pub async fn build(self) -> anyhow::Result<(axum::Router, HuddleHandle)> {
+        let (layer, io) = SocketIo::builder()
+            .ping_interval(Duration::from_millis(self.config.ping_interval_ms))
+            .ping_timeout(Duration::from_millis(self.config.ping_timeout_ms))
+            .max_payload(self.config.max_payload_bytes)
+            .ws_max_message_size(
+                usize::try_from(self.config.max_payload_bytes).unwrap_or(usize::MAX),
+            )
+            .ws_max_frame_size(usize::try_from(self.config.max_payload_bytes).unwrap_or(usize::MAX))
+            .build_layer();
+        let (router, handle) = self.attach(&io).await?;
+        let wire = handle.clone();
+        let huddle = move |s: SocketRef, TryData(auth): TryData<serde_json::Value>| {
+            let handle = wire.clone();
+            async move { handle.connect(&s, auth.ok().as_ref()).await }
+        };
+        io.ns("/", (|_: SocketRef| async {}).with(huddle));
+        Ok((router.layer(layer), handle))
+    }
+
+    /// Start the media workers and attach Huddle to the host's own Socket.IO server: Huddle
+    /// registers no namespace; the host wires each socket of its namespace with
+    /// [`HuddleHandle::connect`] from a connect middleware, so the host's events and
+    /// Huddle's share one connection. Returns Huddle's HTTP routes (health, metrics, admin
+    /// API, demo page) for the host to merge, and the handle.
+    ///
+    /// ```no_run
+    /// use socketioxide::extract::{SocketRef, TryData};
+    /// use socketioxide::handler::ConnectHandler;
+    /// # async fn f() -> anyhow::Result<()> {
+    /// let (layer, io) = socketioxide::SocketIo::new_layer();
+    /// let (routes, huddle) = huddle::Huddle::builder(huddle::Config::default())
+    ///     .attach(&io)
+    ///     .await?;
+    /// let wire = huddle.clone();
+    /// let host = |s: SocketRef| async move {
+    ///     s.on("message", |s: SocketRef| async move { let _ = s.emit("message", "hi"); });
+    /// };
+    /// io.ns("/", host.with(move |s: SocketRef, TryData(auth): TryData<serde_json::Value>| {
+    ///     let huddle = wire.clone();
+    ///     async move { huddle.connect(&s, auth.ok().as_ref()).await }
+    /// }));
+    /// let app = axum::Router::new().merge(routes).layer(layer);
+    /// # let _ = app; Ok(()) }
+    /// ```
+    pub async fn attach(self, io: &SocketIo) -> anyhow::Result<(axum::Router, HuddleHandle)> {
         let config = self.config;
         // Authentication is settled first: a misconfiguration must stop start-up before any
         // database or media work.
-        let verifier = auth_verifier(&config)?;
+        let authenticator: Option<Arc<dyn Authenticator>> = match self.authenticator {
+            Some(a) => Some(a),
+            None => auth_verifier(&config)?.map(|v| v as Arc<dyn Authenticator>),
+        };
         let database = match (&self.directory, config.database()) {
             (None, Some(url)) => Some(open_database(&config, url).await?),
             _ => None,
@@ -152,13 +211,6 @@ impl HuddleBuilder {
         })
         .await
         .context("starting mediasoup workers")?;
-        let (layer, io) = SocketIo::builder()
-            .ping_interval(Duration::from_millis(config.ping_interval_ms))
-            .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
-            .max_payload(config.max_payload_bytes)
-            .ws_max_message_size(usize::try_from(config.max_payload_bytes).unwrap_or(usize::MAX))
-            .ws_max_frame_size(usize::try_from(config.max_payload_bytes).unwrap_or(usize::MAX))
-            .build_layer();
         let metrics = if self.install_metrics {
             install_metrics_recorder()?
         } else {
@@ -208,6 +260,7 @@ impl HuddleBuilder {
             max_events_per_second: config.max_events_per_second,
             shutting_down: AtomicBool::new(false),
             identities: Mutex::new(Default::default()),
+            authenticator,
             health: transport_health::HealthMonitor::start(weak.clone(), grace),
             call_updates: call_updates::CallUpdateTimer::start(weak.clone()),
             stamper: Mutex::new(events::Stamper::default()),
@@ -216,28 +269,6 @@ impl HuddleBuilder {
             history,
             event_latency,
         });
-        {
-            let app = app.clone();
-            // Socket wiring happens in a middleware, which socketioxide runs before it sends
-            // the CONNECT packet (the connect handler itself runs after it).
-            let wire = move |s: SocketRef| {
-                let result = socket::on_connect(app.clone(), s);
-                async move { result }
-            };
-            let handler = |_: SocketRef| async {};
-            match verifier {
-                Some(verifier) => {
-                    let middleware =
-                        move |s: SocketRef, TryData(auth): TryData<serde_json::Value>| {
-                            let verifier = verifier.clone();
-                            async move { authenticate(&verifier, &s, auth.ok().as_ref()) }
-                        };
-                    // The middleware added last runs first: authenticate, then wire.
-                    io.ns("/", handler.with(wire).with(middleware));
-                }
-                None => io.ns("/", handler.with(wire)),
-            }
-        }
         if let Some(mut deaths) = app.sfu.take_worker_deaths() {
             let weak = Arc::downgrade(&app);
             tokio::spawn(async move {
@@ -253,8 +284,7 @@ impl HuddleBuilder {
             demo: Arc::new(demo),
             web_dir: config.demo_web_dir(),
         })
-        .merge(admin::routes(app.clone(), config.admin_token.clone()))
-        .layer(layer);
+        .merge(admin::routes(app.clone(), config.admin_token.clone()));
         Ok((router, HuddleHandle { app }))
     }
 }
@@ -387,9 +417,9 @@ async fn recover_worker(app: &App, index: usize) {
     }
 }
 
-/// The database's call history (none yet: `store-pg` gains it with the history tables).
-fn database_history(_database: Option<&PgDirectory>) -> Option<Arc<dyn CallHistory>> {
-    None
+/// The database's call history, when a database is configured.
+fn database_history(database: Option<&PgDirectory>) -> Option<Arc<dyn CallHistory>> {
+    database.map(|pg| Arc::new(pg.clone()) as Arc<dyn CallHistory>)
 }
 
 /// The JWT verifier the configuration asks for, or `None` for `HUDDLE_AUTH=none`.
@@ -433,25 +463,6 @@ fn auth_verifier(config: &Config) -> anyhow::Result<Option<Arc<JwtVerifier>>> {
     }
 }
 
-/// Connect middleware: verify the connection's token and record its identity.
-fn authenticate(
-    verifier: &JwtVerifier,
-    socket: &SocketRef,
-    auth: Option<&serde_json::Value>,
-) -> Result<(), AuthError> {
-    let token = auth::extract_token(socket.req_parts(), auth).ok_or(AuthError::Missing)?;
-    match verifier.verify(&token) {
-        Ok(user) => {
-            socket.extensions.insert(Identity(user));
-            Ok(())
-        }
-        Err(e) => {
-            tracing::info!(sid = %socket.id, error = %e, "connection refused");
-            Err(e)
-        }
-    }
-}
-
 fn demo_json(d: &MemoryDirectory) -> serde_json::Value {
     let users: Vec<_> = d
         .users()
@@ -473,6 +484,17 @@ fn demo_json(d: &MemoryDirectory) -> serde_json::Value {
     json!({ "users": users })
 }
 
+/// Why [`HuddleHandle::connect`] refused a socket (sent to the client as `connect_error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The authenticator refused the handshake.
+    #[error("{0}")]
+    Auth(auth::AuthError),
+    /// The server refused it (shutting down).
+    #[error("{0}")]
+    Refused(socket::Refused),
+}
+
 /// A handle on a running Huddle service.
 #[derive(Clone)]
 pub struct HuddleHandle {
@@ -480,6 +502,44 @@ pub struct HuddleHandle {
 }
 
 impl HuddleHandle {
+    /// Wire a connecting socket into Huddle: authenticate it (when an authenticator or JWT
+    /// key is configured; `auth` is the CONNECT packet's `auth` object), bind it to its user
+    /// and install Huddle's event handling (Huddle's client events, answered in arrival
+    /// order; events the host registers itself with `socket.on` are the host's). Call it from
+    /// a connect *middleware*, so Huddle's handlers are in place before the client sees
+    /// `connect`; the error is the client's `connect_error`.
+    ///
+    /// Huddle registers the socket's disconnect handler. A host that needs its own calls
+    /// [`HuddleHandle::disconnected`] from it.
+    pub async fn connect(
+        &self,
+        socket: &SocketRef,
+        auth: Option<&serde_json::Value>,
+    ) -> Result<(), ConnectError> {
+        if let Some(authenticator) = &self.app.authenticator {
+            let handshake = auth::Handshake {
+                request: socket.req_parts(),
+                auth,
+            };
+            match authenticator.authenticate(handshake).await {
+                Ok(user) => {
+                    socket.extensions.insert(auth::Identity(user));
+                }
+                Err(e) => {
+                    tracing::info!(sid = %socket.id, error = %e, "connection refused");
+                    return Err(ConnectError::Auth(e));
+                }
+            }
+        }
+        socket::on_connect(self.app.clone(), socket.clone()).map_err(ConnectError::Refused)
+    }
+
+    /// The socket disconnected: for hosts that replace Huddle's disconnect handler with
+    /// their own (calling it twice is harmless).
+    pub fn disconnected(&self, socket: &SocketRef, reason: socketioxide::socket::DisconnectReason) {
+        socket::disconnected(socket, reason);
+    }
+
     /// Current object counts.
     pub fn stats(&self) -> Stats {
         self.app.state.lock().stats()

@@ -2,8 +2,8 @@
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use server::config::Command;
-use server::{Config, Huddle, LogFormat};
+use huddle::config::Command;
+use huddle::{Config, Huddle, LogFormat};
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::load()?;
     init_tracing(&config);
     if config.command == Some(Command::Migrate) {
-        return server::migrate(&config).await;
+        return huddle::migrate(&config).await;
     }
     if config.directory.is_none() && config.database().is_none() {
         tracing::info!("using the built-in demo directory (no database)");

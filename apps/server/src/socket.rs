@@ -152,6 +152,7 @@ pub fn on_connect(app: Arc<App>, socket: SocketRef) -> Result<(), Refused> {
         rate: crate::rate::RateLimiter::new(app.max_events_per_second),
         limit: app.max_pending_per_socket,
     });
+    socket.extensions.insert(DisconnectTx(tx.clone()));
     socket.on_disconnect(move |reason: DisconnectReason| {
         let _ = tx.send(Job::Disconnect(reason));
         async {}
@@ -182,6 +183,19 @@ pub fn on_connect(app: Arc<App>, socket: SocketRef) -> Result<(), Refused> {
         .instrument(span),
     );
     Ok(())
+}
+
+/// The way to a socket's queue for its disconnect, kept in the socket's extensions.
+#[derive(Clone)]
+struct DisconnectTx(mpsc::UnboundedSender<Job>);
+
+/// The socket disconnected (for hosts with a disconnect handler of their own): queue its
+/// cleanup after its pending requests. A no-op for sockets Huddle never wired or already
+/// cleaned up.
+pub fn disconnected(socket: &SocketRef, reason: DisconnectReason) {
+    if let Some(DisconnectTx(tx)) = socket.extensions.get::<DisconnectTx>() {
+        let _ = tx.send(Job::Disconnect(reason));
+    }
 }
 
 /// A connection refused by the server itself (sent to the client as `connect_error`).

@@ -14,8 +14,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hmac::{KeyInit, Mac};
+use huddle::{HuddleEvent, HuddleHandle};
 use serde_json::{Value, json};
-use server::{HuddleEvent, HuddleHandle};
 use sio::Client;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -104,7 +104,7 @@ async fn enter(c: &mut Client) {
 }
 
 /// The next lifecycle event, skipping none.
-async fn next(events: &mut server::Events) -> HuddleEvent {
+async fn next(events: &mut huddle::Events) -> HuddleEvent {
     tokio::time::timeout(Duration::from_secs(5), events.recv())
         .await
         .expect("a lifecycle event within 5 s")

@@ -2,11 +2,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use call_domain::MemoryDirectory;
-use server::{Config, Huddle};
+use huddle::{Config, Huddle};
 
 #[tokio::test]
 async fn huddle_mounts_beside_host_routes() {
-    let directory = MemoryDirectory::from_json(server::DEMO_DIRECTORY).unwrap();
+    let directory = MemoryDirectory::from_json(huddle::DEMO_DIRECTORY).unwrap();
     let config = Config {
         workers: Some(1),
         webrtc_port: 0,

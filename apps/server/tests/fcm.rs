@@ -7,10 +7,10 @@ mod fcm_mock;
 
 use call_domain::{PushRequest, UserRecord};
 use fcm_mock::FcmMock;
+use huddle::push::fcm::{FcmConfig, FcmSender, ServiceAccount};
+use huddle::push::{PushSender, TokenStore};
 use parking_lot::Mutex;
 use serde_json::Value;
-use server::push::fcm::{FcmConfig, FcmSender, ServiceAccount};
-use server::push::{PushSender, TokenStore};
 use signal_proto::{CallerInfo, ConversationInfo};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -10,8 +10,8 @@ mod fcm_mock;
 mod sio;
 
 use clap::Parser as _;
+use huddle::{Config, Huddle, HuddleHandle};
 use serde_json::{Value, json};
-use server::{Config, Huddle, HuddleHandle};
 use sio::Client;
 use std::time::{Duration, Instant};
 use store_pg::test_support::PgCluster;
@@ -247,4 +247,54 @@ fn tempfile_with(content: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("huddle-sa-{}.json", std::process::id()));
     std::fs::write(&path, content).unwrap();
     path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_calls_are_recorded_and_listed_by_the_admin_api() {
+    let (_cluster, _db, s) = start(|c| c.admin_token = Some("tok".into())).await;
+    let mut alice = joined(&s.base, "1").await;
+    let mut bob = joined(&s.base, "2").await;
+    for c in [&mut alice, &mut bob] {
+        let ack = c.call("createRoom", json!({"roomId": "c1"})).await;
+        assert!(ack.get("rtpCapabilities").is_some(), "{ack}");
+    }
+    bob.call("leaveRoom", json!({})).await;
+    alice.call("leaveRoom", json!({})).await;
+    let url = format!("{}/api/v1/conversations/c1/calls?limit=5", s.base);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let calls = loop {
+        let body: Value = s
+            .http
+            .get(&url)
+            .bearer_auth("tok")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let calls = body["calls"].as_array().cloned().unwrap_or_default();
+        if !calls.is_empty() || Instant::now() > deadline {
+            break calls;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let call = &calls[0];
+    assert_eq!(call["conversationId"], "c1");
+    assert_eq!(call["startedBy"], "1");
+    assert!(call["endedAt"].as_str().unwrap() >= call["startedAt"].as_str().unwrap());
+    let users: Vec<&str> = call["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["userId"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["1", "2"]);
+    let bob_row = &call["participants"][1];
+    assert!(bob_row["leftAt"].as_str().unwrap() >= bob_row["joinedAt"].as_str().unwrap());
+    // Without the token: 401.
+    let status = s.http.get(&url).send().await.unwrap().status();
+    assert_eq!(status, 401);
+    let _ = &s.handle;
 }

@@ -1,7 +1,7 @@
 //! Start-up refusals: a database without an explicit authentication choice.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use server::{AuthMode, Config, Huddle};
+use huddle::{AuthMode, Config, Huddle};
 
 #[tokio::test]
 async fn database_without_auth_refuses_to_start_naming_both_options() {

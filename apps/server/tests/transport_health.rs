@@ -25,7 +25,7 @@ async fn event(client: &mut Client, name: &str) -> Value {
 
 #[tokio::test]
 async fn ice_restart_within_the_grace_period_keeps_the_participant_and_no_restart_removes_it() {
-    let (base, handle) = demo_server::start_with(server::DEMO_DIRECTORY, false, |c| {
+    let (base, handle) = demo_server::start_with(huddle::DEMO_DIRECTORY, false, |c| {
         c.transport_failure_grace_ms = u64::try_from(GRACE.as_millis()).unwrap();
     })
     .await;

@@ -38,7 +38,7 @@ fn candidate_ports(transport: &Value) -> Vec<u64> {
 async fn rooms_of_a_dead_worker_close_and_new_calls_work() {
     let port = free_port();
     let (base, handle) =
-        demo_server::start_with(server::DEMO_DIRECTORY, false, |c| c.webrtc_port = port).await;
+        demo_server::start_with(huddle::DEMO_DIRECTORY, false, |c| c.webrtc_port = port).await;
 
     let mut alice = Client::connect(&base).await;
     let mut bob = Client::connect(&base).await;

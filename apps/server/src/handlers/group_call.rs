@@ -23,7 +23,9 @@ pub async fn initiate(app: &App, sid: &str, data: Value) {
         Err(e) => return error_to(app, sid, e.to_string()),
     };
     let caller_id = req.caller_id.as_ref().map(|c| c.normalized());
-    let caller = match app.state.lock().check_initiate(sid, caller_id.as_deref()) {
+    // The guard must be gone before `error_to` applies effects (apply takes the lock).
+    let checked = app.state.lock().check_initiate(sid, caller_id.as_deref());
+    let caller = match checked {
         Ok(c) => c,
         Err(e) => return error_to(app, sid, e.to_string()),
     };

@@ -1,13 +1,13 @@
 //! Start Huddle in-process on a free loopback port.
 
 use call_domain::MemoryDirectory;
-use server::{Config, Huddle, HuddleHandle};
+use huddle::{Config, Huddle, HuddleHandle};
 
 /// Base URL and handle of a running demo server (built-in demo directory, one worker, no auth,
 /// no metrics recorder).
 #[allow(dead_code)]
 pub async fn start() -> (String, HuddleHandle) {
-    start_with(server::DEMO_DIRECTORY, false, |_| {}).await
+    start_with(huddle::DEMO_DIRECTORY, false, |_| {}).await
 }
 
 /// Like [`start`], with `directory` (JSON), the global metrics recorder when `metrics` (once per
@@ -21,7 +21,7 @@ pub async fn start_with(
     let mut config = Config {
         workers: Some(1),
         webrtc_port: 0,
-        auth: Some(server::AuthMode::None),
+        auth: Some(huddle::AuthMode::None),
         ..Config::default()
     };
     tune(&mut config);
