@@ -152,16 +152,16 @@ pub async fn produce(app: &App, sid: &str, data: Value, ack: AckSender) {
         Ok(t) => t,
         Err(e) => return reply_error(ack, e),
     };
+    let meta = ProducerMeta {
+        source: req.source(),
+        app_data: req.app_data(),
+    };
     let producer = match transport.produce(&req.kind, req.rtp_parameters).await {
         Ok(p) => p,
         Err(e) => return reply_error(ack, e),
     };
     let id = producer.id();
     let kind = producer.kind().to_owned();
-    let meta = ProducerMeta {
-        source: req.source(),
-        app_data: req.app_data(),
-    };
     let source = meta.source;
     let added =
         app.state
