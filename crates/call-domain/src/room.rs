@@ -3,8 +3,8 @@
 use crate::media::Media;
 use crate::{RoomId, SocketId, UserId};
 use indexmap::IndexMap;
-use signal_proto::requests::TransportDirection;
 use serde_json::Value;
+use signal_proto::requests::TransportDirection;
 use signal_proto::responses::{ParticipantProducer, ProducerEntry, RoomParticipant};
 use signal_proto::{ConversationInfo, ParticipantInfo, ProducerSource};
 

@@ -88,7 +88,10 @@ fn new_producer_carries_source_app_data_and_not_paused() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].source, ProducerSource::Screen);
     assert!(!entries[0].paused);
-    assert_eq!(entries[0].app_data, json!({"source": "screen", "label": "Alice's screen"}));
+    assert_eq!(
+        entries[0].app_data,
+        json!({"source": "screen", "label": "Alice's screen"})
+    );
 }
 
 #[test]
@@ -119,7 +122,14 @@ fn add_producer_defaults_the_source_by_kind() {
 fn pause_and_resume_announce_once_to_the_others() {
     let t = Tracker::new();
     let mut st = room(&t);
-    produce_with(&mut st, &t, "s1", "p1", "audio", ProducerMeta::default_for("audio"));
+    produce_with(
+        &mut st,
+        &t,
+        "s1",
+        "p1",
+        "audio",
+        ProducerMeta::default_for("audio"),
+    );
     let (_, epoch) = st.own_producer("s1", "p1").unwrap();
 
     let fx = st.set_producer_paused("s1", epoch, "p1", true).unwrap();
@@ -141,7 +151,11 @@ fn pause_and_resume_announce_once_to_the_others() {
     );
 
     // Idempotent: a second pause succeeds and emits nothing.
-    assert!(st.set_producer_paused("s1", epoch, "p1", true).unwrap().is_empty());
+    assert!(
+        st.set_producer_paused("s1", epoch, "p1", true)
+            .unwrap()
+            .is_empty()
+    );
 
     let fx = st.set_producer_paused("s1", epoch, "p1", false).unwrap();
     let (to, payload) = only(&fx, "producerResumed");
@@ -151,14 +165,25 @@ fn pause_and_resume_announce_once_to_the_others() {
         json!({"producerId": "p1", "socketId": "s1", "kind": "audio"})
     );
     assert!(!st.producers("s2").unwrap()[0].paused);
-    assert!(st.set_producer_paused("s1", epoch, "p1", false).unwrap().is_empty());
+    assert!(
+        st.set_producer_paused("s1", epoch, "p1", false)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
 fn only_own_producers_can_be_paused() {
     let t = Tracker::new();
     let mut st = room(&t);
-    produce_with(&mut st, &t, "s1", "p1", "video", ProducerMeta::default_for("video"));
+    produce_with(
+        &mut st,
+        &t,
+        "s1",
+        "p1",
+        "video",
+        ProducerMeta::default_for("video"),
+    );
     assert_eq!(
         st.own_producer("s2", "p1").map(|_| ()),
         Err(CallError::ProducerNotFound)
@@ -183,14 +208,28 @@ fn only_own_producers_can_be_paused() {
 fn a_pause_result_after_leave_or_close_is_refused() {
     let t = Tracker::new();
     let mut st = room(&t);
-    produce_with(&mut st, &t, "s1", "p1", "audio", ProducerMeta::default_for("audio"));
+    produce_with(
+        &mut st,
+        &t,
+        "s1",
+        "p1",
+        "audio",
+        ProducerMeta::default_for("audio"),
+    );
     let (_, epoch) = st.own_producer("s1", "p1").unwrap();
     st.close_producer("s1", "p1").unwrap();
     assert_eq!(
         st.set_producer_paused("s1", epoch, "p1", true),
         Err(CallError::ProducerNotFound)
     );
-    produce_with(&mut st, &t, "s1", "p2", "audio", ProducerMeta::default_for("audio"));
+    produce_with(
+        &mut st,
+        &t,
+        "s1",
+        "p2",
+        "audio",
+        ProducerMeta::default_for("audio"),
+    );
     st.leave_room("s1");
     assert_eq!(
         st.set_producer_paused("s1", epoch, "p2", true),
@@ -230,7 +269,14 @@ fn producer_view_reports_the_paused_flag_and_app_data() {
 fn snapshot_lists_the_other_participants_with_their_producers() {
     let t = Tracker::new();
     let mut st = room(&t);
-    produce_with(&mut st, &t, "s1", "p1", "audio", ProducerMeta::default_for("audio"));
+    produce_with(
+        &mut st,
+        &t,
+        "s1",
+        "p1",
+        "audio",
+        ProducerMeta::default_for("audio"),
+    );
     produce_with(&mut st, &t, "s1", "p2", "video", screen());
     let (_, epoch) = st.own_producer("s1", "p1").unwrap();
     st.set_producer_paused("s1", epoch, "p1", true).unwrap();
@@ -260,8 +306,14 @@ fn snapshot_lists_the_other_participants_with_their_producers() {
         producers: vec![],
     };
     // Everyone but the asking socket, in join order, participants without producers included.
-    assert_eq!(st.room_snapshot("s3").unwrap(), vec![s1.clone(), bare("s2", "2")]);
-    assert_eq!(st.room_snapshot("s1").unwrap(), vec![bare("s2", "2"), bare("s3", "3")]);
+    assert_eq!(
+        st.room_snapshot("s3").unwrap(),
+        vec![s1.clone(), bare("s2", "2")]
+    );
+    assert_eq!(
+        st.room_snapshot("s1").unwrap(),
+        vec![bare("s2", "2"), bare("s3", "3")]
+    );
     assert_eq!(
         st.room_snapshot("nobody").map(|_| ()),
         Err(CallError::ParticipantNotFound)
@@ -283,7 +335,14 @@ fn snapshot_lists_the_other_participants_with_their_producers() {
 fn snapshot_forgets_closed_producers_and_leavers() {
     let t = Tracker::new();
     let mut st = room(&t);
-    produce_with(&mut st, &t, "s1", "p1", "audio", ProducerMeta::default_for("audio"));
+    produce_with(
+        &mut st,
+        &t,
+        "s1",
+        "p1",
+        "audio",
+        ProducerMeta::default_for("audio"),
+    );
     st.close_producer("s1", "p1").unwrap();
     let snap = st.room_snapshot("s3").unwrap();
     assert_eq!(snap[0].socket_id, "s1");
@@ -302,7 +361,14 @@ fn snapshot_forgets_closed_producers_and_leavers() {
 fn consumer_layers_changed_goes_to_the_owner_while_the_consumer_lives() {
     let t = Tracker::new();
     let mut st = room(&t);
-    produce_with(&mut st, &t, "s1", "p1", "video", ProducerMeta::default_for("video"));
+    produce_with(
+        &mut st,
+        &t,
+        "s1",
+        "p1",
+        "video",
+        ProducerMeta::default_for("video"),
+    );
     let epoch = consume(&mut st, &t, "s2", "c1", "p1");
 
     let fx = st.consumer_layers_changed("s2", epoch, "c1", Some((2, Some(1))));
@@ -323,12 +389,24 @@ fn consumer_layers_changed_goes_to_the_owner_while_the_consumer_lives() {
         json!({"consumerId": "c1", "spatialLayer": null, "temporalLayer": null})
     );
     // Wrong epoch, unknown consumer, someone else's socket: nothing.
-    assert!(st.consumer_layers_changed("s2", epoch + 100, "c1", None).is_empty());
-    assert!(st.consumer_layers_changed("s2", epoch, "c9", None).is_empty());
-    assert!(st.consumer_layers_changed("s3", epoch_of(&st, "s3"), "c1", None).is_empty());
+    assert!(
+        st.consumer_layers_changed("s2", epoch + 100, "c1", None)
+            .is_empty()
+    );
+    assert!(
+        st.consumer_layers_changed("s2", epoch, "c9", None)
+            .is_empty()
+    );
+    assert!(
+        st.consumer_layers_changed("s3", epoch_of(&st, "s3"), "c1", None)
+            .is_empty()
+    );
     // Once the producer closed, its consumers are gone and so are their reports.
     st.close_producer("s1", "p1").unwrap();
-    assert!(st.consumer_layers_changed("s2", epoch, "c1", None).is_empty());
+    assert!(
+        st.consumer_layers_changed("s2", epoch, "c1", None)
+            .is_empty()
+    );
 }
 
 #[test]

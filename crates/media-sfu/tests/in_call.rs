@@ -21,6 +21,36 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) -> TestResult {
     Err(format!("timed out waiting for {what}").into())
 }
 
+/// Send `count` opus packets from `tx` (always the same socket: a comedia transport only
+/// takes packets from the address it learnt first) with sequence numbers from `first`, and
+/// count those `rx` receives.
+async fn send_opus(
+    tx: &UdpSocket,
+    (port, ssrc): (u16, u32),
+    first: u16,
+    count: u16,
+    rx: &UdpSocket,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let mut got = 0;
+    for seq in first..first + count {
+        let mut pkt = vec![0x80, 100];
+        pkt.extend_from_slice(&seq.to_be_bytes());
+        pkt.extend_from_slice(&(u32::from(seq) * 960).to_be_bytes());
+        pkt.extend_from_slice(&ssrc.to_be_bytes());
+        let payload = format!("opus-frame-{seq:04}");
+        pkt.extend_from_slice(payload.as_bytes());
+        tx.send_to(&pkt, ("127.0.0.1", port)).await?;
+        let mut buf = [0u8; 1500];
+        if let Ok(Ok(len)) =
+            tokio::time::timeout(Duration::from_millis(25), rx.recv(&mut buf)).await
+            && buf[..len].ends_with(payload.as_bytes())
+        {
+            got += 1;
+        }
+    }
+    Ok(got)
+}
+
 #[tokio::test]
 async fn paused_producer_stops_forwarding_and_consumers_see_it() -> TestResult {
     let sfu = Sfu::new(SfuConfig::default()).await?;
@@ -42,7 +72,8 @@ async fn paused_producer_stops_forwarding_and_consumers_see_it() -> TestResult {
     assert_eq!(consumer.consumer_type().as_str(), "simple");
     consumer.resume().await?;
     let port = ingress.local_port().ok_or("no port")?;
-    let got = common::send_and_count(port, ssrc, 20, &[&rx]).await?[0];
+    let tx = UdpSocket::bind("127.0.0.1:0").await?;
+    let got = send_opus(&tx, (port, ssrc), 0, 20, &rx).await?;
     assert!(got >= 10, "only {got}/20 forwarded before the pause");
 
     producer.pause().await?;
@@ -50,13 +81,16 @@ async fn paused_producer_stops_forwarding_and_consumers_see_it() -> TestResult {
     eventually("consumer.producer_paused()", || consumer.producer_paused()).await?;
     // Idempotent.
     producer.pause().await?;
-    let got = common::send_and_count(port, ssrc, 20, &[&rx]).await?[0];
+    let got = send_opus(&tx, (port, ssrc), 20, 20, &rx).await?;
     assert_eq!(got, 0, "a paused producer forwards nothing");
 
     producer.resume().await?;
     assert!(!producer.paused());
-    eventually("!consumer.producer_paused()", || !consumer.producer_paused()).await?;
-    let got = common::send_and_count(port, ssrc, 20, &[&rx]).await?[0];
+    eventually("!consumer.producer_paused()", || {
+        !consumer.producer_paused()
+    })
+    .await?;
+    let got = send_opus(&tx, (port, ssrc), 40, 20, &rx).await?;
     assert!(got >= 10, "only {got}/20 forwarded after the resume");
 
     // Audio consumers accept the layer / priority / key-frame requests as no-ops.
@@ -71,7 +105,7 @@ async fn paused_producer_stops_forwarding_and_consumers_see_it() -> TestResult {
     consumer.request_key_frame().await?;
     // A paused consumer forwards nothing either.
     consumer.pause().await?;
-    let got = common::send_and_count(port, ssrc, 10, &[&rx]).await?[0];
+    let got = send_opus(&tx, (port, ssrc), 60, 10, &rx).await?;
     assert_eq!(got, 0, "a paused consumer forwards nothing");
     Ok(())
 }
@@ -82,6 +116,25 @@ fn simulcast_parameters(ssrcs: [u32; 3]) -> Value {
         "codecs": [{"mimeType": "video/VP8", "payloadType": 101, "clockRate": 90000}],
         "encodings": ssrcs.iter().map(|s| json!({"ssrc": s})).collect::<Vec<_>>(),
     })
+}
+
+/// An RTCP sender report for `ssrc` (needed before a simulcast consumer may switch layers).
+fn sender_report(ssrc: u32, seq: u16) -> Vec<u8> {
+    let rtp_ts = u32::from(seq) * 3000;
+    // 90 kHz clock: the NTP time of `rtp_ts`, from an arbitrary epoch.
+    let ntp = (f64::from(rtp_ts) / 90_000.0) + 1_000_000.0;
+    let (secs, frac) = (
+        ntp.trunc() as u32,
+        (ntp.fract() * f64::from(u32::MAX)) as u32,
+    );
+    let mut pkt = vec![0x80, 200, 0x00, 0x06];
+    pkt.extend_from_slice(&ssrc.to_be_bytes());
+    pkt.extend_from_slice(&secs.to_be_bytes());
+    pkt.extend_from_slice(&frac.to_be_bytes());
+    pkt.extend_from_slice(&rtp_ts.to_be_bytes());
+    pkt.extend_from_slice(&u32::from(seq).to_be_bytes());
+    pkt.extend_from_slice(&(u32::from(seq) * 60).to_be_bytes());
+    pkt
 }
 
 /// A VP8 key-frame RTP packet (full payload descriptor, temporal layer 0).
@@ -186,11 +239,16 @@ impl Feed {
             for ssrc in self.ssrcs {
                 let pkt = vp8_key_frame(ssrc, self.seq, self.seq);
                 self.sender.send_to(&pkt, ("127.0.0.1", self.port)).await?;
+                if self.seq.is_multiple_of(10) {
+                    let sr = sender_report(ssrc, self.seq);
+                    self.sender.send_to(&sr, ("127.0.0.1", self.port)).await?;
+                }
             }
             self.seq = self.seq.wrapping_add(1);
             while let Ok(Ok(_)) =
                 tokio::time::timeout(Duration::from_millis(1), self.rx.recv(&mut drain)).await
-            {}
+            {
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
             while let Ok(layers) = reports.try_recv() {
                 if layers == want {

@@ -82,7 +82,10 @@ mod tests {
         assert_eq!(ProducerSource::parse("webcam"), None);
         assert_eq!(ProducerSource::parse("Camera"), None);
         assert_eq!(ProducerSource::default_for("video"), ProducerSource::Camera);
-        assert_eq!(ProducerSource::default_for("audio"), ProducerSource::Microphone);
+        assert_eq!(
+            ProducerSource::default_for("audio"),
+            ProducerSource::Microphone
+        );
         assert_eq!(ProducerSource::ScreenAudio.kind(), "audio");
         assert_eq!(ProducerSource::Screen.kind(), "video");
     }

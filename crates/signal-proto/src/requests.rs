@@ -563,8 +563,13 @@ mod tests {
             .map_err(|e| e.to_string())
         };
         // Defaults by kind, with and without appData.
-        let r = decode::<ProduceRequest>(json!({"transportId": "t", "kind": "video", "rtpParameters": {}}));
-        assert_eq!(r.as_ref().map(ProduceRequest::source), Ok(ProducerSource::Camera));
+        let r = decode::<ProduceRequest>(
+            json!({"transportId": "t", "kind": "video", "rtpParameters": {}}),
+        );
+        assert_eq!(
+            r.as_ref().map(ProduceRequest::source),
+            Ok(ProducerSource::Camera)
+        );
         assert_eq!(r.map(|r| r.app_data()), Ok(json!({})));
         assert_eq!(
             produce(Value::Null, "audio").map(|r| r.source()),
@@ -575,8 +580,14 @@ mod tests {
             Ok(ProducerSource::Microphone)
         );
         // Explicit sources, app data kept as given.
-        let r = produce(json!({"source": "screen", "label": "Alice's screen"}), "video");
-        assert_eq!(r.as_ref().map(ProduceRequest::source), Ok(ProducerSource::Screen));
+        let r = produce(
+            json!({"source": "screen", "label": "Alice's screen"}),
+            "video",
+        );
+        assert_eq!(
+            r.as_ref().map(ProduceRequest::source),
+            Ok(ProducerSource::Screen)
+        );
         assert_eq!(
             r.map(|r| r.app_data()),
             Ok(json!({"source": "screen", "label": "Alice's screen"}))
@@ -597,7 +608,10 @@ mod tests {
         assert!(produce(json!({"source": 3}), "video").is_err());
         assert_eq!(
             produce(json!({"source": "microphone"}), "video").map(|_| ()),
-            Err("Invalid payload: appData.source \"microphone\" is for audio tracks, not video".into())
+            Err(
+                "Invalid payload: appData.source \"microphone\" is for audio tracks, not video"
+                    .into()
+            )
         );
         let fits = json!({"x": "a".repeat(MAX_APP_DATA_BYTES - 8)}); // {"x":"…"} = len + 8
         assert!(produce(fits, "video").is_ok());
@@ -638,11 +652,23 @@ mod tests {
         assert!(layers(json!({"consumerId": "c", "spatialLayer": 1.5})).is_err());
         assert!(layers(json!({"consumerId": "c", "spatialLayer": "1"})).is_err());
         assert!(layers(json!({"consumerId": "c"})).is_err());
-        assert!(layers(json!({"consumerId": "c", "spatialLayer": 1, "temporalLayer": 999})).is_err());
+        assert!(
+            layers(json!({"consumerId": "c", "spatialLayer": 1, "temporalLayer": 999})).is_err()
+        );
         let priority = |v| decode::<SetConsumerPriorityRequest>(v).map(|r| r.priority());
         assert_eq!(priority(json!({"consumerId": "c", "priority": 1})), Ok(1));
-        assert_eq!(priority(json!({"consumerId": "c", "priority": 255})), Ok(255));
-        for bad in [json!(0), json!(256), json!(-3), json!(2.5), json!("7"), json!(null)] {
+        assert_eq!(
+            priority(json!({"consumerId": "c", "priority": 255})),
+            Ok(255)
+        );
+        for bad in [
+            json!(0),
+            json!(256),
+            json!(-3),
+            json!(2.5),
+            json!("7"),
+            json!(null),
+        ] {
             assert!(
                 priority(json!({"consumerId": "c", "priority": bad})).is_err(),
                 "priority {bad} accepted"

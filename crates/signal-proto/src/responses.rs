@@ -233,9 +233,11 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_value(&ack).ok(),
-            Some(json!({"id": "c", "producerId": "p", "kind": "video", "rtpParameters": {},
+            Some(
+                json!({"id": "c", "producerId": "p", "kind": "video", "rtpParameters": {},
                         "producerPaused": false, "appData": {"source": "screen"},
-                        "type": "simulcast"}))
+                        "type": "simulcast"})
+            )
         );
         let entry = ProducerEntry {
             id: "p".into(),

@@ -337,13 +337,7 @@ pub fn close_producer(app: &App, sid: &str, data: Value, ack: AckSender) {
 /// `pauseProducer` / `resumeProducer {producerId}` (Huddle addition): pause or resume one of
 /// the socket's own producers in the worker, then `producerPaused` / `producerResumed` to the
 /// rest of the room. Idempotent: repeating it succeeds and announces nothing new.
-pub async fn set_producer_paused(
-    app: &App,
-    sid: &str,
-    data: Value,
-    ack: AckSender,
-    paused: bool,
-) {
+pub async fn set_producer_paused(app: &App, sid: &str, data: Value, ack: AckSender, paused: bool) {
     let req: ProducerIdRequest = decode_or_reply!(data, ack);
     let found = app.state.lock().own_producer(sid, &req.producer_id);
     let (producer, epoch) = match found {
