@@ -214,6 +214,13 @@ async fn simulcast_consumer_reports_its_layers() -> TestResult {
     // Pausing the producer: nothing is forwarded any more.
     producer.pause().await?;
     feed.until(None, &mut reports).await?;
+    // The callback goes with the consumer: its channel closes (no task or handler leaks).
+    drop(consumer);
+    let closed = tokio::time::timeout(Duration::from_secs(2), async {
+        while reports.recv().await.is_some() {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the layers callback outlived its consumer");
     Ok(())
 }
 
