@@ -1127,7 +1127,7 @@ impl<M: Media> CallState<M> {
 
     /// Every other participant of the socket's room with its producers, in join order (the
     /// `createRoom` ack's `participants`).
-    pub fn room_snapshot(&self, socket: &str) -> Result<Vec<RoomParticipant>, CallError> {
+    pub fn room_snapshot_for(&self, socket: &str) -> Result<Vec<RoomParticipant>, CallError> {
         let (room, _) = self.participant(socket)?;
         Ok(room
             .participants

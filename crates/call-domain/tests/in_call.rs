@@ -307,15 +307,15 @@ fn snapshot_lists_the_other_participants_with_their_producers() {
     };
     // Everyone but the asking socket, in join order, participants without producers included.
     assert_eq!(
-        st.room_snapshot("s3").unwrap(),
+        st.room_snapshot_for("s3").unwrap(),
         vec![s1.clone(), bare("s2", "2")]
     );
     assert_eq!(
-        st.room_snapshot("s1").unwrap(),
+        st.room_snapshot_for("s1").unwrap(),
         vec![bare("s2", "2"), bare("s3", "3")]
     );
     assert_eq!(
-        st.room_snapshot("nobody").map(|_| ()),
+        st.room_snapshot_for("nobody").map(|_| ()),
         Err(CallError::ParticipantNotFound)
     );
 
@@ -323,12 +323,12 @@ fn snapshot_lists_the_other_participants_with_their_producers() {
     online(&mut st, "s4", "4");
     st.join_room("s4", join_req(&t, "r1", "4", &[])).unwrap();
     assert_eq!(
-        st.room_snapshot("s4").unwrap(),
+        st.room_snapshot_for("s4").unwrap(),
         vec![s1, bare("s2", "2"), bare("s3", "3")]
     );
     online(&mut st, "s9", "9");
     st.join_room("s9", join_req(&t, "r9", "9", &["9"])).unwrap();
-    assert_eq!(st.room_snapshot("s9").unwrap(), vec![]);
+    assert_eq!(st.room_snapshot_for("s9").unwrap(), vec![]);
 }
 
 #[test]
@@ -344,12 +344,12 @@ fn snapshot_forgets_closed_producers_and_leavers() {
         ProducerMeta::default_for("audio"),
     );
     st.close_producer("s1", "p1").unwrap();
-    let snap = st.room_snapshot("s3").unwrap();
+    let snap = st.room_snapshot_for("s3").unwrap();
     assert_eq!(snap[0].socket_id, "s1");
     assert!(snap[0].producers.is_empty());
     st.leave_room("s1");
     let sockets: Vec<_> = st
-        .room_snapshot("s3")
+        .room_snapshot_for("s3")
         .unwrap()
         .into_iter()
         .map(|p| p.socket_id)

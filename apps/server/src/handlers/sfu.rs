@@ -81,7 +81,7 @@ pub async fn create_room(app: &App, sid: &str, data: Value, ack: AckSender) {
     let joined = {
         let mut st = app.state.lock();
         st.join_room(sid, join)
-            .map(|joined| (joined, st.room_snapshot(sid).unwrap_or_default()))
+            .map(|joined| (joined, st.room_snapshot_for(sid).unwrap_or_default()))
     };
     match joined {
         Ok(((router, effects), participants)) => {
