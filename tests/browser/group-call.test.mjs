@@ -10,6 +10,7 @@ import { dumpLogs, launchBrowser, openUser, startServer, waitForMedia } from './
 
 const TEAM = 'e2e-team'; // Alice (1), Bob (2), Carol (3)
 const AUDIO = 'e2e-audio'; // Dave (4, no camera), Erin (5), Frank (6)
+const BADGE = 'e2e-badge'; // Dave, Erin, Frank, Grace (7)
 
 let server;
 let browser;
@@ -70,7 +71,7 @@ step('the server serves the bundled demo page and its assets', async () => {
   assert.equal(js.status, 200);
   assert.match(js.headers.get('content-type'), /javascript/);
   const dir = await (await fetch(`${server.url}/api/demo/directory`)).json();
-  assert.deepEqual(dir.users.map((u) => u.name), ['Alice', 'Bob', 'Carol', 'Dave', 'Erin', 'Frank']);
+  assert.deepEqual(dir.users.map((u) => u.name), ['Alice', 'Bob', 'Carol', 'Dave', 'Erin', 'Frank', 'Grace']);
 });
 
 step('caller starts, callee accepts: each sees and hears the other', async () => {
@@ -157,8 +158,12 @@ step('the last one leaves: the live badge disappears', async () => {
   await Promise.all([alice, bob, carol].map((u) => u.context.close()));
 });
 
+let dave;
+let erin;
+let frank;
+
 step('audio-only device: produces audio only, receives video, shows initials', async () => {
-  const [dave, erin, frank] = await Promise.all([
+  [dave, erin, frank] = await Promise.all([
     open(4, 'dave', { audioOnly: true }), open(5, 'erin'), open(6, 'frank'),
   ]);
   await dave.conversation(AUDIO).locator('[data-action="start-video"]').click();
@@ -185,4 +190,36 @@ step('audio-only device: produces audio only, receives video, shows initials', a
   await erin.tile(4).waitFor({ state: 'detached', timeout: 10_000 });
   await erin.page.locator('#btn-leave').click();
   await liveBadge(frank, AUDIO).waitFor({ state: 'detached', timeout: 10_000 });
+});
+
+/** The initials of the avatars next to a conversation's live badge. */
+const badgeAvatars = (user, conversation) =>
+  user.conversation(conversation).locator('.live-avatars .avatar').allTextContents();
+
+step('a member outside the call sees the live count and avatars change as people join and leave', async () => {
+  const grace = await open(7, 'grace', { audioOnly: true });
+  await dave.conversation(BADGE).locator('[data-action="start-video"]').click();
+  await erin.page.locator('#ring:not([hidden])').waitFor({ timeout: 10_000 });
+  await erin.page.locator('#ring-accept').click();
+  for (const u of [frank, grace]) {
+    await u.page.locator('#ring:not([hidden])').waitFor({ timeout: 10_000 });
+    await u.page.locator('#ring-decline').click();
+  }
+  await waitForMedia(erin, [4], { audioOnlyFrom: [4] });
+  await badgeText(frank, BADGE, '● Live · 2');
+  assert.deepEqual(await badgeAvatars(frank, BADGE), ['D', 'E']);
+
+  // Grace joins as the third participant. The page polls get_active_calls only once a
+  // minute, so Frank's badge can only change this fast through group_call_updated.
+  await grace.conversation(BADGE).locator('[data-action="join"]').click();
+  await badgeText(frank, BADGE, '● Live · 3', 5_000);
+  assert.deepEqual(await badgeAvatars(frank, BADGE), ['D', 'E', 'G']);
+  await frank.screenshot('12-frank-live-badge-three.png');
+
+  await grace.page.locator('#btn-leave').click();
+  await badgeText(frank, BADGE, '● Live · 2', 5_000);
+  assert.deepEqual(await badgeAvatars(frank, BADGE), ['D', 'E']);
+  await dave.page.locator('#btn-leave').click();
+  await erin.page.locator('#btn-leave').click();
+  await liveBadge(frank, BADGE).waitFor({ state: 'detached', timeout: 10_000 });
 });

@@ -10,6 +10,9 @@ const { serverTest } = srv;
 
 const TEAM = { id: 'conv-team', name: 'Team Alpha', avatar: 'https://cdn.test/avatars/team.png' };
 const NONAME = { id: 'conv-noname', name: 'Group Call', avatar: null };
+// `participants` (Huddle addition): the first five distinct users in the call, in join order.
+const ALICE = { userId: '1', name: 'Alice', avatar: 'https://cdn.test/avatars/alice.png' };
+const BOB = { userId: '2', name: 'Bob', avatar: 'https://img.example/bob.jpg' };
 
 async function queries() {
   return (await srv.stats()).directoryQueries;
@@ -62,7 +65,7 @@ serverTest('join while a call is active: active_group_calls to members only, exa
   const ev = waitFor(b, 'active_group_calls');
   b.emit('join', '2');
   assert.deepEqual(await ev, {
-    calls: [{ conversationId: 'conv-team', conversationInfo: TEAM, participantCount: 1 }],
+    calls: [{ conversationId: 'conv-team', conversationInfo: TEAM, participantCount: 1, participants: [ALICE] }],
   });
   await expectQueries(q + 1, 'member join with one active call');
   q += 1;
@@ -95,7 +98,7 @@ serverTest('join while a call is active: active_group_calls to members only, exa
 
   // get_active_calls with ack.
   assert.deepEqual(await emitAck(b, 'get_active_calls', {}), {
-    calls: [{ conversationId: 'conv-team', conversationInfo: TEAM, participantCount: 1 }],
+    calls: [{ conversationId: 'conv-team', conversationInfo: TEAM, participantCount: 1, participants: [ALICE] }],
   });
   assert.deepEqual(await emitAck(d, 'get_active_calls', {}), { calls: [] });
   await expectQueries(q + 2, 'two get_active_calls while a call is active');
@@ -106,7 +109,7 @@ serverTest('join while a call is active: active_group_calls to members only, exa
   const noOnB2 = expectNoEvent(b2, 'active_group_calls', 500);
   b.emit('get_active_calls', {});
   assert.deepEqual(await evNoAck, {
-    calls: [{ conversationId: 'conv-team', conversationInfo: TEAM, participantCount: 1 }],
+    calls: [{ conversationId: 'conv-team', conversationInfo: TEAM, participantCount: 1, participants: [ALICE] }],
   });
   await noOnB2;
 
@@ -114,7 +117,7 @@ serverTest('join while a call is active: active_group_calls to members only, exa
   await request(b2, 'createRoom', { roomId: 'conv-team' });
   const c = await srv.connectAs('3');
   assert.deepEqual(await emitAck(c, 'get_active_calls', {}), {
-    calls: [{ conversationId: 'conv-team', conversationInfo: TEAM, participantCount: 2 }],
+    calls: [{ conversationId: 'conv-team', conversationInfo: TEAM, participantCount: 2, participants: [ALICE, BOB] }],
   });
 
   // Two active calls that concern user 1: a single query, both entries.
@@ -127,8 +130,8 @@ serverTest('join while a call is active: active_group_calls to members only, exa
   a3.emit('join', '1');
   const got = await ev3;
   assert.deepEqual(got.calls.slice().sort(byConv), [
-    { conversationId: 'conv-noname', conversationInfo: NONAME, participantCount: 1 },
-    { conversationId: 'conv-team', conversationInfo: TEAM, participantCount: 2 },
+    { conversationId: 'conv-noname', conversationInfo: NONAME, participantCount: 1, participants: [ALICE] },
+    { conversationId: 'conv-team', conversationInfo: TEAM, participantCount: 2, participants: [ALICE, BOB] },
   ]);
   await expectQueries(q + 1, 'join with two active calls (one targeted query)');
 
@@ -137,7 +140,7 @@ serverTest('join while a call is active: active_group_calls to members only, exa
   const ev4 = waitFor(d2, 'active_group_calls');
   d2.emit('join', '4');
   assert.deepEqual(await ev4, {
-    calls: [{ conversationId: 'conv-noname', conversationInfo: NONAME, participantCount: 1 }],
+    calls: [{ conversationId: 'conv-noname', conversationInfo: NONAME, participantCount: 1, participants: [ALICE] }],
   });
 
   // Everyone leaves: back to no calls, no event on join, no query.

@@ -36,7 +36,11 @@ describe('per-socket and per-room limits', () => {
     // The refused socket still works.
     assert.deepEqual(await emitAck(c, 'get_active_calls', {}), {
       calls: [{ conversationId: 'conv-team', participantCount: 2,
-        conversationInfo: { id: 'conv-team', name: 'Team Alpha', avatar: 'https://cdn.test/avatars/team.png' } }],
+        conversationInfo: { id: 'conv-team', name: 'Team Alpha', avatar: 'https://cdn.test/avatars/team.png' },
+        participants: [
+          { userId: '1', name: 'Alice', avatar: 'https://cdn.test/avatars/alice.png' },
+          { userId: '2', name: 'Bob', avatar: 'https://img.example/bob.jpg' },
+        ] }],
     });
   });
 

@@ -8,7 +8,9 @@ import { connect, request, tokenSubject } from './signal.js';
 import { $, avatar, h, toast } from './ui.js';
 
 const RING_TIMEOUT_MS = 45_000;
-const ACTIVE_POLL_MS = 5_000;
+// Live calls arrive as events (`group_call_started` / `group_call_updated` / `group_call_ended`);
+// the poll only repairs a missed event, e.g. after a reconnect.
+const ACTIVE_POLL_MS = 60_000;
 
 const state = {
   directory: { users: [] },
@@ -137,13 +139,21 @@ function openSocket() {
   socket.on('server_shutdown', ({ reason }) => toast(`Server: ${reason}`, 'error'));
 
   socket.on('active_group_calls', ({ calls }) => {
-    for (const c of calls) markLive(c.conversationId, c.conversationInfo, c.participantCount);
+    for (const c of calls) markLive(c.conversationId, c.conversationInfo, c.participantCount, c.participants);
     renderConversations();
   });
-  socket.on('group_call_started', ({ conversationId, conversationInfo }) => {
-    markLive(conversationId, conversationInfo, state.live.get(conversationId) || 0);
+  socket.on('group_call_started', ({ conversationId, conversationInfo, callerInfo }) => {
+    // The first participant (or the caller) is the call: one person until an update says more.
+    const known = state.live.get(conversationId);
+    const first = callerInfo ? [{ userId: String(callerInfo.id), name: callerInfo.name, avatar: callerInfo.avatar }] : [];
+    markLive(conversationId, conversationInfo, known?.count || (callerInfo ? 0 : 1), known?.participants || first);
     renderConversations();
     refreshActiveCalls();
+  });
+  // Huddle addition: the live count and the first participants, pushed on every change.
+  socket.on('group_call_updated', ({ conversationId, participantCount, participants }) => {
+    markLive(conversationId, null, participantCount, participants);
+    renderConversations();
   });
   socket.on('group_call_ended', ({ conversationId }) => {
     state.live.delete(conversationId);
@@ -215,7 +225,7 @@ async function refreshActiveCalls() {
     const { calls } = await request(socket, 'get_active_calls', {});
     if (socket !== state.socket) return;
     state.live.clear();
-    for (const c of calls) markLive(c.conversationId, c.conversationInfo, c.participantCount);
+    for (const c of calls) markLive(c.conversationId, c.conversationInfo, c.participantCount, c.participants);
     renderConversations();
   } catch {
     // "Not joined" right after a reconnect: the next poll catches up.
@@ -228,10 +238,10 @@ function addConversation(info) {
   state.conversations.set(id, { ...known, ...info, id, name: info.name || known?.name || 'Group call' });
 }
 
-function markLive(conversationId, info, count) {
+function markLive(conversationId, info, count, participants = []) {
   if (info) addConversation(info);
   else if (!state.conversations.has(conversationId)) addConversation({ id: conversationId });
-  state.live.set(conversationId, count);
+  state.live.set(conversationId, { count, participants: participants || [] });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,7 +253,7 @@ function renderConversations() {
   $('sidebar-title').textContent = 'Conversations';
   const items = [...state.conversations.values()].map((c) => {
     const live = state.live.has(c.id);
-    const count = state.live.get(c.id);
+    const { count, participants } = state.live.get(c.id) || {};
     const inCall = state.call?.roomId === c.id && state.call.mode === state.mode;
     let actions;
     if (inCall) {
@@ -261,7 +271,10 @@ function renderConversations() {
     return h('li.conversation', { dataset: { conversation: c.id }, className: `conversation${live ? ' live' : ''}` },
       avatar(c),
       h('div.conv-text', {}, h('span.conv-name', {}, c.name || 'Group call'),
-        live ? h('span.live-badge', {}, count ? `● Live · ${count}` : '● Live') : h('span.muted.small', {}, 'No call')),
+        live ? h('span.live-line', {}, h('span.live-badge', {}, count ? `● Live · ${count}` : '● Live'),
+          h('span.live-avatars', { title: participants.map((p) => p.name).join(', ') },
+            ...participants.slice(0, 3).map((p) => avatar({ id: p.userId, name: p.name, avatar: p.avatar }, 'xs'))))
+          : h('span.muted.small', {}, 'No call')),
       h('div.conv-actions', {}, actions));
   });
   if (!items.length) items.push(h('li.muted', {}, 'No conversations'));
@@ -480,7 +493,8 @@ window.__huddle = {
   get connected() { return Boolean(state.socket?.connected); },
   get inCall() { return state.call?.roomId ?? null; },
   get callMode() { return state.call?.mode ?? null; },
-  live: () => Object.fromEntries(state.live),
+  live: () => Object.fromEntries([...state.live].map(([id, l]) => [id, l.count])),
+  liveParticipants: () => Object.fromEntries([...state.live].map(([id, l]) => [id, l.participants.map((p) => p.userId)])),
   stats: () => (state.call ? state.call.stats() : Promise.resolve(null)),
   /** Close the SFU call's transports without leaving (simulates a dead media path). */
   dropMedia: () => { state.call?.send?.close(); state.call?.recv?.close(); },

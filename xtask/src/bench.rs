@@ -6,8 +6,10 @@
 //! 2. build `huddle`, `loadgen` and `media-bench` (release; debug with `--quick`);
 //! 3. write the bench directory (`loadgen fixture`), start Huddle on a free port, run
 //!    `loadgen run` against it, stop it; the same for `bench/reference-node/server.mjs`;
-//! 4. run `media-bench`;
-//! 5. write `docs/benchmarks.md` (`--quick`: `target/bench-quick.md`).
+//! 4. run the `group_call_updated` fan-out bench against Huddle (`loadgen updates`, a
+//!    200-member conversation, Huddle only: the Node reference has no such event);
+//! 5. run `media-bench`;
+//! 6. write `docs/benchmarks.md` (`--quick`: `target/bench-quick.md`).
 //!
 //! The bench binaries print `result<TAB>label<TAB>size<TAB>metric<TAB>value` lines.
 
@@ -37,6 +39,10 @@ struct Plan {
     /// Signalling rounds per server, alternating the order (Huddle, Node, Node, Huddle, …).
     rounds: usize,
     fanout_calls: usize,
+    /// Members of the `group_call_updated` bench's big conversation.
+    update_members: usize,
+    /// Join + leave cycles of that bench.
+    update_cycles: usize,
     consumers: Vec<usize>,
     media_window_ms: u64,
 }
@@ -54,6 +60,8 @@ impl Plan {
                 warmup_ms: 200,
                 rounds: 1,
                 fanout_calls: 30,
+                update_members: 200,
+                update_cycles: 10,
                 consumers: vec![50, 100],
                 media_window_ms: 500,
             }
@@ -68,6 +76,8 @@ impl Plan {
                 warmup_ms: 1000,
                 rounds: 2,
                 fanout_calls: 300,
+                update_members: 200,
+                update_cycles: 200,
                 consumers: vec![100, 200, 300, 400, 500, 600, 800, 1000, 1200, 1500],
                 media_window_ms: 3000,
             }
@@ -131,6 +141,77 @@ fn loadgen_against(
     server.stop();
     out.with_context(|| format!("load generator against {label}; log: {}", log.display()))
 }
+
+/// The `group_call_updated` fan-out bench: Huddle with the throttle off, so that every
+/// participant change fans out to all members.
+fn updates_bench(plan: &Plan, bin_dir: &Path, work: &Path, results: &mut Results) -> Result<()> {
+    let fixture = work.join("updates-directory.json");
+    cmd::run(
+        Command::new(bin_dir.join("loadgen"))
+            .arg("updates-fixture")
+            .arg("--out")
+            .arg(&fixture)
+            .arg("--members")
+            .arg(plan.update_members.to_string()),
+    )?;
+    let port = free_port()?;
+    let log = work.join("huddle-updates.log");
+    let mut c = Command::new(bin_dir.join("huddle"));
+    c.arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--directory")
+        .arg(&fixture)
+        .args(["--rtc-listen-ip", "127.0.0.1", "--workers", "1"])
+        .args(["--webrtc-port", "0", "--max-events-per-second", "0"])
+        .args(["--call-update-interval-ms", "0", "--log", "warn"]);
+    let mut server = Server::start("huddle", c, port, &log)?;
+    println!(
+        "==> bench: group_call_updated fan-out against huddle (pid {})",
+        server.pid()
+    );
+    let mut loadgen = Command::new(bin_dir.join("loadgen"));
+    loadgen
+        .arg("updates")
+        .arg("--url")
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg("--pid")
+        .arg(server.pid().to_string())
+        .arg("--members")
+        .arg(plan.update_members.to_string())
+        .arg("--cycles")
+        .arg(plan.update_cycles.to_string());
+    let out = cmd::stdout(&mut loadgen);
+    server.stop();
+    let out = out.with_context(|| format!("updates bench; log: {}", log.display()))?;
+    parse_results(&out, results);
+    Ok(())
+}
+
+/// Rows of the `group_call_updated` table: metric, description.
+const UPDATE_ROWS: &[(&str, &str)] = &[
+    (
+        "updates_big_cpu_us",
+        "server CPU per join or leave, with the update to every member",
+    ),
+    ("updates_pair_cpu_us", "the same in a 2-member conversation"),
+    (
+        "updates_recipient_cpu_us",
+        "difference per additional member socket",
+    ),
+    (
+        "updates_big_last_p50_us",
+        "change → last member socket received it, p50",
+    ),
+    (
+        "updates_big_last_p99_us",
+        "change → last member socket received it, p99",
+    ),
+    (
+        "updates_pair_last_p50_us",
+        "the same in a 2-member conversation, p50",
+    ),
+    ("updates_missing", "updates not delivered"),
+];
 
 /// `1000,5000,10000`: a list argument of the bench binaries.
 fn comma_list(values: &[usize]) -> String {
@@ -270,6 +351,8 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
         rounds.push(this);
     }
     let mut results = merge_rounds(rounds);
+
+    updates_bench(&plan, &bin_dir, &work, &mut results)?;
 
     println!("==> bench: media-bench");
     let mut media = Command::new(bin_dir.join("media-bench"));
@@ -724,6 +807,30 @@ fn render(ws: &Path, plan: &Plan, r: &Results, profile: &str, elapsed: Duration)
                  connected): {}.",
                 fmt_value("rss_base_kib", base)
             );
+        }
+    }
+    let _ = writeln!(out);
+
+    let members = plan.update_members;
+    let _ = writeln!(
+        out,
+        "## group_call_updated fan-out ({members}-member conversation, Huddle only)\n"
+    );
+    let _ = writeln!(
+        out,
+        "All {members} members connected and joined, one host in the call; another member \
+         joins and leaves the room {} times (ack, then wait until every member socket has the \
+         update). The server runs with `--call-update-interval-ms 0`, so every change fans \
+         out; with the default one-second throttle a conversation costs at most one fan-out \
+         per second however fast people come and go. The 2-member conversation is the same \
+         cycle with almost no fan-out, so the difference is the fan-out itself. The update is \
+         built from the room's cached roster: no directory query.\n",
+        plan.update_cycles
+    );
+    let _ = writeln!(out, "| metric | Huddle |\n|---|---:|");
+    for (metric, what) in UPDATE_ROWS {
+        if let Some(v) = get("huddle", members, metric) {
+            let _ = writeln!(out, "| {what} | {} |", fmt_value(metric, v));
         }
     }
     let _ = writeln!(out);

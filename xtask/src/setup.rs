@@ -28,6 +28,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "nlohmann-json3-dev",
     "dpkg-dev",
     "postgresql",
+    // Cluster mode's tests start throwaway redis-servers (crates/cluster, docs/cluster.md).
+    "redis-server",
 ];
 
 /// File name of Debian's libsrtp 2.5.0 source tarball, kept in `<workspace>/.deps/`
@@ -67,6 +69,7 @@ const TOOLS: &[&str] = &[
     "pkg-config",
     "python3",
     "psql",
+    "redis-server",
     "node",
     "npm",
 ];
@@ -582,5 +585,9 @@ mod tests {
         let mut old = Stamp::expected(false);
         old.header = "xtask-setup v0".to_owned();
         assert!(!old.covers(&base));
+        // A stamp from before redis-server was required triggers a full setup.
+        let mut before_redis = Stamp::expected(false);
+        assert!(before_redis.apt.remove("redis-server"));
+        assert!(!before_redis.covers(&base));
     }
 }

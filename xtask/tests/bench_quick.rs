@@ -15,6 +15,8 @@ fn bench_quick_writes_a_report() -> Result<(), Box<dyn std::error::Error>> {
         "get_active_calls (ack) throughput",
         "group_call_initiate → group_call_incoming p99",
         "RSS per idle joined socket",
+        "## group_call_updated fan-out (200-member conversation, Huddle only)",
+        "| server CPU per join or leave, with the update to every member |",
         "## Media results",
         "## Targets",
     ]);
@@ -44,6 +46,12 @@ fn bench_quick_writes_a_report() -> Result<(), Box<dyn std::error::Error>> {
             assert!(cells[2] == "0" && cells[3] == "0", "failures: {line}");
         }
     }
+    // Every member socket got every group_call_updated.
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("| updates not delivered |"))
+        .unwrap_or_else(|| panic!("no updates-delivered row:\n{text}"));
+    assert!(line.contains("| 0 |"), "updates missing: {line}");
     // No time limit here: speed belongs in the benchmark report, and a fresh checkout first
     // builds the bench binaries inside this test.
     eprintln!("bench --quick took {elapsed:?}");

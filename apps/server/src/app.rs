@@ -36,13 +36,80 @@ pub struct App {
     pub identities: Mutex<HashMap<String, String>>,
     /// Removes participants whose transports failed for longer than the grace period.
     pub health: crate::transport_health::HealthMonitor,
+    /// Stamps lifecycle facts (taken with the state lock held, so they stay in order).
+    pub stamper: Mutex<crate::events::Stamper>,
+    /// The lifecycle event stream ([`crate::HuddleHandle::events`]).
+    pub events: tokio::sync::broadcast::Sender<crate::events::HuddleEvent>,
+    /// Webhook senders, when URLs are configured.
+    pub webhooks: Option<crate::webhooks::Webhooks>,
+    /// Where finished calls are recorded (with a database).
+    pub history: Option<Arc<dyn call_domain::CallHistory>>,
+    /// Wakes the `group_call_updated` deliveries held back by the throttle.
+    pub call_updates: crate::call_updates::CallUpdateTimer,
     /// `huddle_event_duration_seconds{event}` handles, resolved once (not per request).
     pub event_latency: HashMap<&'static str, metrics::Histogram>,
 }
 
 impl App {
-    /// Execute effects: emit events to sockets, hand push requests to the push seam.
+    /// Execute effects: emit events to sockets, hand push requests to the push seam. Then
+    /// deliver the `group_call_updated` the effects' state changes made due.
     pub fn apply(&self, effects: Vec<Effect>) {
+        self.execute(effects);
+        self.flush_call_updates();
+    }
+
+    /// Send the `group_call_updated` due now, arm the timer for those held back, and
+    /// publish the lifecycle facts the last changes recorded.
+    pub fn flush_call_updates(&self) {
+        let mut state = self.state.lock();
+        let poll = state
+            .call_updates_pending()
+            .then(|| state.poll_call_updates(std::time::Instant::now()));
+        if state.lifecycle_pending() {
+            let facts = state.take_lifecycle();
+            // Taken before the state lock is released, so facts are stamped in their order.
+            let mut stamper = self.stamper.lock();
+            drop(state);
+            let events = stamper.stamp(facts, std::time::SystemTime::now());
+            self.publish(events);
+        } else {
+            drop(state);
+        }
+        if let Some(poll) = poll {
+            self.execute(poll.effects);
+            if let Some(next) = poll.next {
+                self.call_updates.arm(next);
+            }
+        }
+    }
+
+    fn publish(&self, events: Vec<crate::events::HuddleEvent>) {
+        for event in events {
+            tracing::debug!(event = event.name(), "lifecycle event");
+            if let Some(webhooks) = &self.webhooks {
+                webhooks.enqueue(&event);
+            }
+            if let Some(history) = &self.history
+                && matches!(
+                    event,
+                    crate::events::HuddleEvent::CallEnded { .. }
+                        | crate::events::HuddleEvent::DirectCallEnded { .. }
+                )
+            {
+                let history = history.clone();
+                let finished = event.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = crate::history::record(history.as_ref(), &finished).await {
+                        tracing::warn!(error = %e, "call history not recorded");
+                    }
+                });
+            }
+            // No subscriber is fine.
+            let _ = self.events.send(event);
+        }
+    }
+
+    fn execute(&self, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
                 Effect::Emit { to, event } => {

@@ -90,6 +90,10 @@ pub struct Config {
         default_value_t = 20_000
     )]
     pub transport_failure_grace_ms: u64,
+    /// Minimum time (ms) between two `group_call_updated` of one conversation; a change
+    /// inside the window is sent when it closes, so the last state always arrives.
+    #[arg(long, env = "HUDDLE_CALL_UPDATE_INTERVAL_MS", default_value_t = 1_000)]
+    pub call_update_interval_ms: u64,
     /// mediasoup workers (default: one per core).
     #[arg(long, env = "HUDDLE_WORKERS")]
     pub workers: Option<usize>,
@@ -190,6 +194,26 @@ pub struct Config {
     /// Retries of one push after 429 / 5xx / network errors (exponential backoff).
     #[arg(long, env = "HUDDLE_PUSH_MAX_RETRIES", default_value_t = 3)]
     pub push_max_retries: u32,
+    /// Bearer token of the admin HTTP API (`/api/v1/...`); without it the API is off.
+    #[arg(long, env = "HUDDLE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Webhook URLs that receive the lifecycle events (repeatable or comma-separated).
+    #[arg(
+        long = "webhook-url",
+        env = "HUDDLE_WEBHOOK_URL",
+        value_delimiter = ','
+    )]
+    pub webhook_urls: Vec<String>,
+    /// Secret of the `X-Huddle-Signature` HMAC-SHA256 of webhook bodies.
+    #[arg(long, env = "HUDDLE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Webhook deliveries queued per URL; beyond it new events are dropped (counted, logged).
+    #[arg(long, env = "HUDDLE_WEBHOOK_QUEUE", default_value_t = 1024)]
+    pub webhook_queue: usize,
+    /// Attempts of one webhook delivery after network errors, 429 and 5xx (exponential
+    /// backoff from 250 ms, at most 30 s apart).
+    #[arg(long, env = "HUDDLE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
+    pub webhook_max_attempts: u32,
 }
 
 impl Default for Config {

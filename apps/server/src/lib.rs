@@ -12,24 +12,32 @@
 //! # let _ = (app, handle); Ok(()) }
 //! ```
 
+pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod call_updates;
 pub mod config;
+pub mod control;
 pub mod directory;
+pub mod events;
 pub mod handlers;
+pub mod history;
 pub mod http;
 pub mod media;
 pub mod push;
 pub mod rate;
 pub mod socket;
 pub mod transport_health;
+pub mod webhooks;
 
 pub use config::{AuthMode, Config, LogFormat};
+pub use control::{ActiveCallInfo, ControlError, ParticipantInfo as CallParticipant, ProducerInfo};
+pub use events::{Events, EventsError, HuddleEvent};
 
 use anyhow::Context;
 use app::App;
 use auth::{AuthError, Identity, JwtVerifier};
-use call_domain::{Directory, DisplayPolicy, MemoryDirectory, Stats};
+use call_domain::{CallHistory, Directory, DisplayPolicy, MemoryDirectory, Stats};
 use directory::CountingDirectory;
 use media_sfu::{Sfu, SfuConfig};
 use parking_lot::Mutex;
@@ -59,6 +67,7 @@ impl Huddle {
             config,
             directory: None,
             push: None,
+            history: None,
             install_metrics: true,
         }
     }
@@ -69,6 +78,7 @@ pub struct HuddleBuilder {
     config: Config,
     directory: Option<Arc<dyn Directory>>,
     push: Option<Arc<dyn PushSender>>,
+    history: Option<Arc<dyn CallHistory>>,
     install_metrics: bool,
 }
 
@@ -82,6 +92,13 @@ impl HuddleBuilder {
     /// Use this push sender (default: push disabled).
     pub fn push(mut self, push: impl PushSender + 'static) -> Self {
         self.push = Some(Arc::new(push));
+        self
+    }
+
+    /// Record finished calls here (default: the PostgreSQL database when one is configured,
+    /// else no history).
+    pub fn history(mut self, history: impl CallHistory + 'static) -> Self {
+        self.history = Some(Arc::new(history));
         self
     }
 
@@ -156,10 +173,29 @@ impl HuddleBuilder {
             })
             .collect();
         let grace = Duration::from_millis(config.transport_failure_grace_ms);
+        let webhooks = webhooks::Webhooks::start(webhooks::WebhookConfig {
+            secret: config.webhook_secret.clone(),
+            queue: config.webhook_queue,
+            max_attempts: config.webhook_max_attempts,
+            ..webhooks::WebhookConfig::new(
+                config
+                    .webhook_urls
+                    .iter()
+                    .map(|u| u.trim().to_owned())
+                    .filter(|u| !u.is_empty())
+                    .collect(),
+            )
+        })
+        .context("starting webhooks")?;
+        let history = self.history.or_else(|| database_history(database.as_ref()));
+        let (events, _) = tokio::sync::broadcast::channel(events::EVENTS_CAPACITY);
         let app = Arc::new_cyclic(|weak| App {
             state: Mutex::new(
                 call_domain::CallState::with_limits(config.limits())
-                    .with_peer_limits(config.peer_limits()),
+                    .with_peer_limits(config.peer_limits())
+                    .with_call_update_interval(Duration::from_millis(
+                        config.call_update_interval_ms,
+                    )),
             ),
             sfu,
             directory: CountingDirectory::new(directory),
@@ -173,6 +209,11 @@ impl HuddleBuilder {
             shutting_down: AtomicBool::new(false),
             identities: Mutex::new(Default::default()),
             health: transport_health::HealthMonitor::start(weak.clone(), grace),
+            call_updates: call_updates::CallUpdateTimer::start(weak.clone()),
+            stamper: Mutex::new(events::Stamper::default()),
+            events,
+            webhooks,
+            history,
             event_latency,
         });
         {
@@ -212,6 +253,7 @@ impl HuddleBuilder {
             demo: Arc::new(demo),
             web_dir: config.demo_web_dir(),
         })
+        .merge(admin::routes(app.clone(), config.admin_token.clone()))
         .layer(layer);
         Ok((router, HuddleHandle { app }))
     }
@@ -336,13 +378,18 @@ async fn recover_worker(app: &App, index: usize) {
         );
         rooms
             .iter()
-            .flat_map(|r| st.close_room(r))
+            .flat_map(|r| st.close_room_because(r, call_domain::LeaveReason::WorkerDied))
             .collect::<Vec<_>>()
     };
     app.apply(effects);
     if let Err(e) = app.sfu.replace_worker(index).await {
         tracing::error!(worker = index, error = %e, "could not replace a dead worker");
     }
+}
+
+/// The database's call history (none yet: `store-pg` gains it with the history tables).
+fn database_history(_database: Option<&PgDirectory>) -> Option<Arc<dyn CallHistory>> {
+    None
 }
 
 /// The JWT verifier the configuration asks for, or `None` for `HUDDLE_AUTH=none`.

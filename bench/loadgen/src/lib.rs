@@ -10,6 +10,7 @@
 //! [`soak`] is the leak check behind `cargo xtask soak`: thousands of random call cycles, then
 //! zero live objects in `/debug/stats` and the server's RSS back near its baseline.
 
+pub mod call_updates;
 pub mod layout;
 pub mod scenario;
 pub mod sio;

@@ -4,6 +4,8 @@
 //! * `loadgen run --url URL --label L [--pid PID] --sizes 1000,5000 ...` runs the benchmark and
 //!   prints `result` lines on stdout (progress on stderr).
 //! * `loadgen soak-fixture --out FILE --groups G` writes the soak directory JSON.
+//! * `loadgen updates-fixture --out FILE --members M` and `loadgen updates --url URL --pid PID
+//!   --members M --cycles C`: the `group_call_updated` fan-out bench (`loadgen::call_updates`).
 //! * `loadgen soak --url URL --pid PID --cycles N --seed S --concurrency C --groups G` runs the
 //!   soak (see `loadgen::soak`), prints the summary on stdout (progress on stderr), optionally
 //!   writes the figures as Markdown (`--markdown FILE`), and exits with 1 when it failed.
@@ -95,6 +97,33 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         timeout_ms: u64,
     },
+    /// Write the `group_call_updated` bench directory JSON.
+    UpdatesFixture {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Members of the big conversation.
+        #[arg(long, default_value_t = 200)]
+        members: usize,
+    },
+    /// The `group_call_updated` fan-out bench (server with `--call-update-interval-ms 0`).
+    Updates {
+        /// Server base URL.
+        #[arg(long)]
+        url: String,
+        /// Server pid (CPU from /proc).
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Members of the big conversation (as written by `updates-fixture`).
+        #[arg(long, default_value_t = 200)]
+        members: usize,
+        /// Join + leave cycles per conversation.
+        #[arg(long, default_value_t = 200)]
+        cycles: usize,
+        /// Per-request timeout (ms).
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+    },
     /// Write the soak directory JSON (`--groups` must match the soak's).
     SoakFixture {
         /// Output file.
@@ -163,6 +192,32 @@ fn main() -> Result<ExitCode> {
     match cli.command {
         Command::Fixture { out, layout } => {
             write_file(&out, &layout.layout().directory_json())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::UpdatesFixture { out, members } => {
+            write_file(&out, &loadgen::call_updates::directory_json(members))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Updates {
+            url,
+            pid,
+            members,
+            cycles,
+            timeout_ms,
+        } => {
+            let cfg = loadgen::call_updates::UpdatesConfig {
+                url,
+                pid,
+                members,
+                cycles,
+                timeout: Duration::from_millis(timeout_ms),
+            };
+            let runtime = runtime()?;
+            let measurements = runtime.block_on(loadgen::call_updates::run(&cfg))?;
+            runtime.shutdown_timeout(Duration::from_millis(500));
+            for m in measurements {
+                println!("{}", m.line());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::SoakFixture { out, groups } => {

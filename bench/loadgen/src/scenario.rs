@@ -78,7 +78,12 @@ fn ack_error(raw: &str) -> Option<String> {
     v.get(0)?.get("error").map(ToString::to_string)
 }
 
-async fn ack(client: &Client, event: &str, payload: &str, timeout: Duration) -> Result<String> {
+pub(crate) async fn ack(
+    client: &Client,
+    event: &str,
+    payload: &str,
+    timeout: Duration,
+) -> Result<String> {
     let rx = client.emit_with_ack(event, payload)?;
     let (_, raw) = tokio::time::timeout(timeout, rx)
         .await

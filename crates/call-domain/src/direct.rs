@@ -12,6 +12,7 @@
 
 use crate::effects::{Effect, OutEvent};
 use crate::error::CallError;
+use crate::lifecycle::Lifecycle;
 use crate::{SocketId, UserId};
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -129,6 +130,8 @@ pub(crate) struct NewCall {
 /// All 1:1 calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectCalls {
+    /// Lifecycle facts not drained yet.
+    pub(crate) facts: Vec<Lifecycle>,
     calls: IndexMap<CallId, DirectCall>,
     by_user: HashMap<UserId, CallId>,
     next_id: CallId,
@@ -152,6 +155,7 @@ impl DirectCalls {
     /// No calls; unanswered calls expire after `timeout`.
     pub fn new(timeout: Duration) -> Self {
         Self {
+            facts: Vec::new(),
             calls: IndexMap::new(),
             by_user: HashMap::new(),
             next_id: 1,
@@ -211,6 +215,11 @@ impl DirectCalls {
         )
         .into_iter()
         .collect();
+        self.facts.push(Lifecycle::DirectCallStarted {
+            call_id: id,
+            caller: new.caller.clone(),
+            callee: new.callee.clone(),
+        });
         self.by_user.insert(new.caller, id);
         self.by_user.insert(new.callee, id);
         self.calls.insert(id, call);
@@ -254,8 +263,16 @@ impl DirectCalls {
         Ok((call.id, role))
     }
 
-    fn remove(&mut self, id: CallId) -> Option<DirectCall> {
+    /// End call `id` for `reason` (recorded as a lifecycle fact).
+    fn remove(&mut self, id: CallId, reason: &'static str) -> Option<DirectCall> {
         let call = self.calls.shift_remove(&id)?;
+        self.facts.push(Lifecycle::DirectCallEnded {
+            call_id: id,
+            caller: call.caller.clone(),
+            callee: call.callee.clone(),
+            answered: call.phase == DirectPhase::InProgress,
+            reason,
+        });
         for user in [&call.caller, &call.callee] {
             if self.by_user.get(user) == Some(&id) {
                 self.by_user.remove(user);
@@ -282,6 +299,8 @@ impl DirectCalls {
         }
         call.phase = DirectPhase::InProgress;
         call.callee_socket = Some(socket.to_owned());
+        self.facts
+            .push(Lifecycle::DirectCallAnswered { call_id: id });
         let others: Vec<_> = std::mem::take(&mut call.ringing)
             .into_iter()
             .filter(|s| s != socket)
@@ -325,7 +344,7 @@ impl DirectCalls {
     }
 
     fn decline(&mut self, id: CallId, socket: &str) -> Vec<Effect> {
-        let Some(call) = self.remove(id) else {
+        let Some(call) = self.remove(id, "rejected") else {
             return Vec::new();
         };
         let mut effects: Vec<Effect> = Effect::emit(
@@ -367,7 +386,7 @@ impl DirectCalls {
         match (phase, role) {
             (Some(DirectPhase::Calling), Role::Callee) => Ok(self.decline(id, socket)),
             (Some(DirectPhase::Calling), Role::Caller) => {
-                let Some(call) = self.remove(id) else {
+                let Some(call) = self.remove(id, "cancelled") else {
                     return Ok(Vec::new());
                 };
                 Ok(Effect::emit(
@@ -378,7 +397,7 @@ impl DirectCalls {
                 .collect())
             }
             (Some(DirectPhase::InProgress), role) => {
-                let Some(call) = self.remove(id) else {
+                let Some(call) = self.remove(id, "hangup") else {
                     return Ok(Vec::new());
                 };
                 let (to, from) = match role {
@@ -427,7 +446,7 @@ impl DirectCalls {
         if self.calls.get(&id).map(|c| c.phase) != Some(DirectPhase::Calling) {
             return Vec::new();
         }
-        let Some(call) = self.remove(id) else {
+        let Some(call) = self.remove(id, "timeout") else {
             return Vec::new();
         };
         let mut to = vec![call.caller_socket.clone()];
@@ -464,7 +483,7 @@ impl DirectCalls {
         if !ends {
             return Vec::new();
         }
-        let Some(call) = self.remove(id) else {
+        let Some(call) = self.remove(id, "disconnect") else {
             return Vec::new();
         };
         let (to, from) = if call.caller_socket == socket {

@@ -6,7 +6,8 @@ use signal_proto::events as ev;
 use signal_proto::responses::ActiveCallsResponse;
 use signal_proto::server_events::{
     ConsumerLayersChanged, GroupCallEnded, GroupCallError, GroupCallIncoming, GroupCallStarted,
-    NewProducer, ParticipantLeft, ProducerClosed, ProducerPauseChange, RemovedFromRoom,
+    GroupCallUpdated, NewProducer, ParticipantLeft, ProducerClosed, ProducerPauseChange,
+    RemovedFromRoom,
 };
 use signal_proto::{CallerInfo, ConversationInfo};
 use signal_proto::{direct as d, mesh as m};
@@ -22,6 +23,8 @@ pub enum OutEvent {
     GroupCallStarted(GroupCallStarted),
     /// `group_call_ended`.
     GroupCallEnded(GroupCallEnded),
+    /// `group_call_updated` (Huddle addition).
+    GroupCallUpdated(GroupCallUpdated),
     /// `group_call_error`.
     GroupCallError(GroupCallError),
     /// `newProducer`.
@@ -78,6 +81,7 @@ impl OutEvent {
             OutEvent::GroupCallIncoming(_) => ev::GROUP_CALL_INCOMING,
             OutEvent::GroupCallStarted(_) => ev::GROUP_CALL_STARTED,
             OutEvent::GroupCallEnded(_) => ev::GROUP_CALL_ENDED,
+            OutEvent::GroupCallUpdated(_) => ev::GROUP_CALL_UPDATED,
             OutEvent::GroupCallError(_) => ev::GROUP_CALL_ERROR,
             OutEvent::NewProducer(_) => ev::NEW_PRODUCER,
             OutEvent::ParticipantLeft(_) => ev::PARTICIPANT_LEFT,
@@ -111,6 +115,7 @@ impl OutEvent {
             OutEvent::GroupCallIncoming(p) => serde_json::to_value(p),
             OutEvent::GroupCallStarted(p) => serde_json::to_value(p),
             OutEvent::GroupCallEnded(p) => serde_json::to_value(p),
+            OutEvent::GroupCallUpdated(p) => serde_json::to_value(p),
             OutEvent::GroupCallError(p) => serde_json::to_value(p),
             OutEvent::NewProducer(p) => serde_json::to_value(p),
             OutEvent::ParticipantLeft(p) => serde_json::to_value(p),

@@ -75,4 +75,10 @@ pub enum CallError {
     /// No 1:1 call of this socket matches the request.
     #[error("{}", d::ERR_NO_CALL)]
     NoSuchCall,
+    /// Operator command: no active call in this conversation.
+    #[error("{}", e::CALL_NOT_FOUND)]
+    CallNotFound,
+    /// Operator command: the user is not in that call.
+    #[error("{}", e::USER_NOT_IN_CALL)]
+    UserNotInCall,
 }

@@ -13,17 +13,23 @@
 //! Directory data (users, conversations, members) is read through the [`Directory`] repository
 //! trait; [`MemoryDirectory`] is the embedded implementation.
 
+mod admin;
+mod call_updates;
 mod direct;
 mod directory;
 mod display;
 mod effects;
 mod error;
+mod history;
+mod lifecycle;
 mod media;
 mod memory_directory;
 mod mesh;
 mod room;
 mod state;
 
+pub use admin::{ParticipantSnapshot, ProducerSnapshot};
+pub use call_updates::DEFAULT_CALL_UPDATE_INTERVAL;
 pub use direct::{
     CallId, DEFAULT_DIRECT_CALL_TIMEOUT, DirectCall, DirectCalls, DirectPhase, DirectTimeout,
     Initiated,
@@ -34,12 +40,14 @@ pub use directory::{
 pub use display::DisplayPolicy;
 pub use effects::{Effect, OutEvent, PushRequest};
 pub use error::CallError;
+pub use history::{CallHistory, CallRecord, DirectCallRecord, ParticipationRecord};
+pub use lifecycle::{LeaveReason, Lifecycle};
 pub use media::Media;
 pub use memory_directory::{DirectoryData, MemoryDirectory};
 pub use mesh::{DEFAULT_MESH_MAX_PARTICIPANTS, MeshParticipant, MeshRoom, MeshRooms};
 pub use room::{ConsumeTarget, Participant, ProducerMeta, ProducerView, Room, TransportSlot};
 pub use state::PeerLimits;
-pub use state::{CallState, JoinRoom, Limits, Stats};
+pub use state::{CallState, CallUpdatePoll, JoinRoom, Limits, Stats};
 
 /// A Socket.IO socket id.
 pub type SocketId = String;

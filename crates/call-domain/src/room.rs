@@ -1,11 +1,13 @@
 //! Rooms (one per conversation with an active SFU call) and their participants.
 
+use crate::call_updates::Announced;
 use crate::media::Media;
 use crate::{RoomId, SocketId, UserId};
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
 use serde_json::Value;
 use signal_proto::requests::TransportDirection;
 use signal_proto::responses::{ParticipantProducer, ProducerEntry, RoomParticipant};
+use signal_proto::server_events::GroupCallUpdated;
 use signal_proto::{ConversationInfo, ParticipantInfo, ProducerSource};
 
 /// A transport and its direction.
@@ -156,6 +158,8 @@ pub struct Room<M: Media> {
     /// Member user ids (who hears `group_call_started` / `group_call_ended`).
     pub members: Vec<UserId>,
     pub(crate) participants: IndexMap<SocketId, Participant<M>>,
+    /// Every distinct user who took part, in first-join order (for `CallEnded`).
+    pub(crate) took_part: IndexSet<UserId>,
 }
 
 impl<M: Media> Room<M> {
@@ -167,6 +171,32 @@ impl<M: Media> Room<M> {
     /// Number of participants.
     pub fn participant_count(&self) -> usize {
         self.participants.len()
+    }
+
+    /// The first `GroupCallUpdated::MAX_PARTICIPANTS` distinct users, in join order.
+    pub fn listed_participants(&self) -> Vec<ParticipantInfo> {
+        let mut listed: Vec<ParticipantInfo> = Vec::new();
+        for p in self.participants.values() {
+            if listed.len() == GroupCallUpdated::MAX_PARTICIPANTS {
+                break;
+            }
+            if !listed.iter().any(|l| l.user_id == p.info.user_id) {
+                listed.push(p.info.clone());
+            }
+        }
+        listed
+    }
+
+    /// What `group_call_updated` would announce now (count and listed user ids).
+    pub(crate) fn announced(&self) -> Announced {
+        Announced {
+            count: self.participants.len(),
+            users: self
+                .listed_participants()
+                .into_iter()
+                .map(|p| p.user_id)
+                .collect(),
+        }
     }
 }
 

@@ -1,10 +1,12 @@
 //! [`CallState`]: presence and SFU rooms as one state machine.
 
+use crate::call_updates::{CallUpdates, Due};
 use crate::direct::{CallId, DirectCall, DirectCalls, Initiated, NewCall};
 use crate::directory::{ConversationRecord, Roster};
 use crate::display::DisplayPolicy;
 use crate::effects::{Effect, OutEvent, PushRequest};
 use crate::error::CallError;
+use crate::lifecycle::{LeaveReason, Lifecycle};
 use crate::media::Media;
 use crate::mesh::MeshRooms;
 use crate::room::{
@@ -18,12 +20,21 @@ use signal_proto::mesh::{MeshInvitation, SignalKind, TrackUpdate};
 use signal_proto::requests::{CallType, TransportDirection};
 use signal_proto::responses::{ActiveCall, ActiveCallsResponse, ProducerEntry, RoomParticipant};
 use signal_proto::server_events::{
-    ConsumerLayersChanged, GroupCallEnded, GroupCallIncoming, GroupCallStarted, NewProducer,
-    ParticipantLeft, ProducerClosed, ProducerPauseChange, RemovedFromRoom,
+    ConsumerLayersChanged, GroupCallEnded, GroupCallIncoming, GroupCallStarted, GroupCallUpdated,
+    NewProducer, ParticipantLeft, ProducerClosed, ProducerPauseChange, RemovedFromRoom,
 };
 use signal_proto::{ConversationInfo, ParticipantInfo};
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The result of [`CallState::poll_call_updates`].
+#[derive(Debug, Default)]
+pub struct CallUpdatePoll {
+    /// `group_call_updated` effects due now.
+    pub effects: Vec<Effect>,
+    /// When to poll again (a change is held back until then); `None` when nothing waits.
+    pub next: Option<Instant>,
+}
 
 /// Configurable limits of the peer-to-peer modes (mesh and 1:1 calls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,12 +124,15 @@ pub struct JoinRoom<M: Media> {
 #[derive(Debug)]
 pub struct CallState<M: Media> {
     mesh: MeshRooms,
-    direct: DirectCalls,
+    pub(crate) direct: DirectCalls,
     sockets: HashMap<SocketId, SocketEntry>,
-    users: HashMap<UserId, IndexSet<SocketId>>,
-    rooms: IndexMap<RoomId, Room<M>>,
+    pub(crate) users: HashMap<UserId, IndexSet<SocketId>>,
+    pub(crate) rooms: IndexMap<RoomId, Room<M>>,
     next_epoch: u64,
     limits: Limits,
+    updates: CallUpdates,
+    /// Lifecycle facts of the SFU rooms not drained yet.
+    pub(crate) lifecycle: Vec<Lifecycle>,
 }
 
 impl<M: Media> Default for CallState<M> {
@@ -131,6 +145,8 @@ impl<M: Media> Default for CallState<M> {
             rooms: IndexMap::new(),
             next_epoch: 1,
             limits: Limits::default(),
+            updates: CallUpdates::default(),
+            lifecycle: Vec::new(),
         }
     }
 }
@@ -147,6 +163,13 @@ impl<M: Media> CallState<M> {
             limits,
             ..Self::default()
         }
+    }
+
+    /// Set the minimum time between two `group_call_updated` of one conversation (builder
+    /// style; call on a new state).
+    pub fn with_call_update_interval(mut self, interval: Duration) -> Self {
+        self.updates = CallUpdates::new(interval);
+        self
     }
 
     // ----- presence -------------------------------------------------------------------------
@@ -199,7 +222,10 @@ impl<M: Media> CallState<M> {
         self.users.contains_key(user)
     }
 
-    fn sockets_of_all<'a>(&self, users: impl IntoIterator<Item = &'a UserId>) -> Vec<SocketId> {
+    pub(crate) fn sockets_of_all<'a>(
+        &self,
+        users: impl IntoIterator<Item = &'a UserId>,
+    ) -> Vec<SocketId> {
         users
             .into_iter()
             .flat_map(|u| self.users.get(u).into_iter().flatten().cloned())
@@ -215,7 +241,7 @@ impl<M: Media> CallState<M> {
             effects.extend(self.direct.disconnect(socket, &user));
         }
         effects.extend(self.mesh.leave_any(socket));
-        effects.extend(self.leave_room(socket));
+        effects.extend(self.leave_room_because(socket, LeaveReason::Disconnected));
         self.sockets.remove(socket);
         effects
     }
@@ -560,6 +586,7 @@ impl<M: Media> CallState<M> {
                     conversation_id: c.id.clone(),
                     conversation_info: display.conversation_info(c),
                     participant_count: room.participant_count(),
+                    participants: room.listed_participants(),
                 })
             })
             .collect()
@@ -693,7 +720,7 @@ impl<M: Media> CallState<M> {
             {
                 return Ok((room.router.clone(), effects));
             }
-            effects.extend(self.leave_room(socket));
+            effects.extend(self.leave_room_because(socket, LeaveReason::Moved));
         }
         let epoch = self.next_epoch;
         self.next_epoch += 1;
@@ -701,14 +728,14 @@ impl<M: Media> CallState<M> {
         let room = match self.rooms.get_mut(&join.room_id) {
             Some(room) => {
                 if !room.members.contains(&user) {
-                    room.members.push(user);
+                    room.members.push(user.clone());
                 }
                 room
             }
             None => {
                 let mut members = join.members;
                 if !members.contains(&user) {
-                    members.push(user);
+                    members.push(user.clone());
                 }
                 let to = self.sockets_of_all(members.iter());
                 effects.extend(Effect::emit(
@@ -719,17 +746,35 @@ impl<M: Media> CallState<M> {
                         caller_info: None,
                     }),
                 ));
+                self.lifecycle.push(Lifecycle::CallStarted {
+                    conversation_id: join.room_id.clone(),
+                    started_by: user.clone(),
+                });
                 self.rooms.entry(join.room_id.clone()).or_insert(Room {
                     id: join.room_id.clone(),
                     router: join.router,
                     conversation: join.conversation,
                     members,
                     participants: IndexMap::new(),
+                    took_part: IndexSet::new(),
                 })
             }
         };
+        let created = room.participants.is_empty();
+        room.took_part.insert(user.clone());
         room.participants.insert(socket.to_owned(), participant);
+        self.lifecycle.push(Lifecycle::ParticipantJoined {
+            conversation_id: join.room_id.clone(),
+            user_id: user,
+            socket_id: socket.to_owned(),
+        });
         let router = room.router.clone();
+        if created {
+            let announced = room.announced();
+            self.updates.started(&join.room_id, announced);
+        } else {
+            self.updates.changed(&join.room_id);
+        }
         if let Some(entry) = self.sockets.get_mut(socket) {
             entry.room = Some(join.room_id);
         }
@@ -766,13 +811,18 @@ impl<M: Media> CallState<M> {
         )
         .into_iter()
         .collect();
-        effects.extend(self.leave_room(socket));
+        effects.extend(self.leave_room_because(socket, LeaveReason::TransportFailed));
         effects
     }
 
     /// `leaveRoom`: remove the participant (dropping its media), `participantLeft` to the
     /// rest of the room, and when the room empties `group_call_ended` to all members.
     pub fn leave_room(&mut self, socket: &str) -> Vec<Effect> {
+        self.leave_room_because(socket, LeaveReason::Left)
+    }
+
+    /// [`CallState::leave_room`] for a given reason (recorded in the lifecycle facts).
+    pub fn leave_room_because(&mut self, socket: &str, reason: LeaveReason) -> Vec<Effect> {
         let Some(room_id) = self.sockets.get_mut(socket).and_then(|e| e.room.take()) else {
             return Vec::new();
         };
@@ -787,6 +837,12 @@ impl<M: Media> CallState<M> {
                 .consumers
                 .retain(|_, c| !gone.producers.contains_key(&c.producer_id));
         }
+        self.lifecycle.push(Lifecycle::ParticipantLeft {
+            conversation_id: room_id.clone(),
+            user_id: gone.user.clone(),
+            socket_id: socket.to_owned(),
+            reason,
+        });
         drop(gone);
         let mut effects = Vec::new();
         let rest: Vec<_> = room.participants.keys().cloned().collect();
@@ -796,9 +852,14 @@ impl<M: Media> CallState<M> {
                 socket_id: socket.to_owned(),
             }),
         ));
-        if room.participants.is_empty()
-            && let Some(room) = self.rooms.shift_remove(&room_id)
-        {
+        if !room.participants.is_empty() {
+            self.updates.changed(&room_id);
+        } else if let Some(room) = self.rooms.shift_remove(&room_id) {
+            self.updates.ended(&room_id);
+            self.lifecycle.push(Lifecycle::CallEnded {
+                conversation_id: room_id.clone(),
+                participants: room.took_part.iter().cloned().collect(),
+            });
             let to = self.sockets_of_all(room.members.iter());
             effects.extend(Effect::emit(
                 to,
@@ -810,15 +871,58 @@ impl<M: Media> CallState<M> {
         effects
     }
 
-    /// Close one room (shutdown, worker death): `participantLeft` and `group_call_ended` as if
-    /// every participant had left.
+    /// Close one room at shutdown: `participantLeft` and `group_call_ended` as if every
+    /// participant had left.
     pub fn close_room(&mut self, room_id: &str) -> Vec<Effect> {
+        self.close_room_because(room_id, LeaveReason::Shutdown)
+    }
+
+    /// [`CallState::close_room`] for a given reason (worker death, an operator ending it).
+    pub fn close_room_because(&mut self, room_id: &str, reason: LeaveReason) -> Vec<Effect> {
         let sockets: Vec<_> = self
             .rooms
             .get(room_id)
             .map(|r| r.participants.keys().cloned().collect())
             .unwrap_or_default();
-        sockets.iter().flat_map(|s| self.leave_room(s)).collect()
+        sockets
+            .iter()
+            .flat_map(|s| self.leave_room_because(s, reason))
+            .collect()
+    }
+
+    // ----- group_call_updated ---------------------------------------------------------------
+
+    /// Whether a `group_call_updated` waits (cheap: the I/O layer checks it after each event).
+    pub fn call_updates_pending(&self) -> bool {
+        !self.updates.is_idle()
+    }
+
+    /// The `group_call_updated` events due at `now` (to every member's sockets, from the
+    /// room's cached member list: no directory query), and when to poll again.
+    pub fn poll_call_updates(&mut self, now: Instant) -> CallUpdatePoll {
+        let mut poll = CallUpdatePoll::default();
+        for room_id in self.updates.dirty() {
+            let Some(room) = self.rooms.get(&room_id) else {
+                self.updates.ended(&room_id);
+                continue;
+            };
+            match self.updates.decide(&room_id, &room.announced(), now) {
+                Due::Send => {
+                    let to = self.sockets_of_all(room.members.iter());
+                    poll.effects.extend(Effect::emit(
+                        to,
+                        OutEvent::GroupCallUpdated(GroupCallUpdated {
+                            conversation_id: room_id,
+                            participant_count: room.participant_count(),
+                            participants: room.listed_participants(),
+                        }),
+                    ));
+                }
+                Due::Unchanged => {}
+                Due::Later(at) => poll.next = Some(poll.next.map_or(at, |n| n.min(at))),
+            }
+        }
+        poll
     }
 
     // ----- media ----------------------------------------------------------------------------

@@ -1819,6 +1819,7 @@ mod active_calls {
                         avatar: Some("https://f.test/x.png".into()),
                     },
                     participant_count: 1,
+                    participants: vec![pinfo("3")],
                 },
                 ActiveCall {
                     conversation_id: "r1".into(),
@@ -1828,6 +1829,7 @@ mod active_calls {
                         avatar: None,
                     },
                     participant_count: 2,
+                    participants: vec![pinfo("1"), pinfo("2")],
                 },
             ]
         );
@@ -1843,10 +1845,15 @@ mod active_calls {
             json!({"calls": [
                 {"conversationId": "r2",
                  "conversationInfo": {"id": "r2", "name": "Group Call", "avatar": "https://f.test/x.png"},
-                 "participantCount": 1},
+                 "participantCount": 1,
+                 "participants": [{"userId": "3", "name": "User 3", "avatar": null}]},
                 {"conversationId": "r1",
                  "conversationInfo": {"id": "r1", "name": "Team", "avatar": null},
-                 "participantCount": 2},
+                 "participantCount": 2,
+                 "participants": [
+                     {"userId": "1", "name": "User 1", "avatar": null},
+                     {"userId": "2", "name": "User 2", "avatar": null},
+                 ]},
             ]})
         );
 

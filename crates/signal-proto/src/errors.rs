@@ -38,3 +38,7 @@ pub const UNKNOWN_EVENT: &str = "Unknown event";
 pub const RATE_LIMITED: &str = "Rate limit exceeded";
 /// Huddle addition: the socket has `--max-pending-per-socket` requests in flight.
 pub const TOO_MANY_PENDING: &str = "Too many pending requests";
+/// Admin API / control handle: no active call in the conversation (HTTP 404).
+pub const CALL_NOT_FOUND: &str = "Call not found";
+/// Admin API / control handle: the user is not in that call (HTTP 404).
+pub const USER_NOT_IN_CALL: &str = "User not in call";

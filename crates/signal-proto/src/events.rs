@@ -37,6 +37,9 @@ pub const GROUP_CALL_STARTED: &str = "group_call_started";
 pub const GROUP_CALL_ENDED: &str = "group_call_ended";
 /// Server → client: a group-call request failed.
 pub const GROUP_CALL_ERROR: &str = "group_call_error";
+/// Server → client (Huddle addition): the participants of an active group call changed
+/// (to every member of the conversation, throttled to one per second per conversation).
+pub const GROUP_CALL_UPDATED: &str = "group_call_updated";
 /// Server → client: a participant of the room produces a new track.
 pub const NEW_PRODUCER: &str = "newProducer";
 /// Server → client: a participant left the room.

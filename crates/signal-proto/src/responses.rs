@@ -151,6 +151,9 @@ pub struct ActiveCall {
     pub conversation_info: ConversationInfo,
     /// Participants currently in the call.
     pub participant_count: usize,
+    /// Huddle addition: the first five distinct users in the call, in join order
+    /// (as in `group_call_updated`).
+    pub participants: Vec<ParticipantInfo>,
 }
 
 /// `{ calls }`: `get_active_calls` ack and `active_group_calls` event.

@@ -43,6 +43,24 @@ pub struct GroupCallEnded {
     pub conversation_id: String,
 }
 
+/// `group_call_updated` (Huddle addition): the live state of a running call, for the
+/// conversation list's "● Live · N" badge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupCallUpdated {
+    /// Conversation id.
+    pub conversation_id: String,
+    /// Participants (sockets) in the call: a user with two devices in the call counts twice.
+    pub participant_count: usize,
+    /// The first [`GroupCallUpdated::MAX_PARTICIPANTS`] distinct users, in join order.
+    pub participants: Vec<ParticipantInfo>,
+}
+
+impl GroupCallUpdated {
+    /// Most users listed in `participants` (here and in `ActiveCall`).
+    pub const MAX_PARTICIPANTS: usize = 5;
+}
+
 /// `group_call_error`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroupCallError {
@@ -127,6 +145,10 @@ pub struct RemovedFromRoom {
 impl RemovedFromRoom {
     /// Reason: a media transport failed (ICE/DTLS) and did not recover within the grace period.
     pub const TRANSPORT_FAILED: &'static str = "transport_failed";
+    /// Reason: an operator removed the user from the call.
+    pub const REMOVED_BY_ADMIN: &'static str = "removed_by_admin";
+    /// Reason: an operator ended the call.
+    pub const ENDED_BY_ADMIN: &'static str = "ended_by_admin";
 }
 
 /// `server_shutdown` (Huddle addition).

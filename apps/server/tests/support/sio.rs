@@ -18,6 +18,7 @@ pub struct Client {
     buffered: VecDeque<String>,
     next_ack: u64,
     reader: tokio::task::JoinHandle<()>,
+    sid: String,
 }
 
 impl Client {
@@ -65,10 +66,19 @@ impl Client {
             buffered: VecDeque::new(),
             next_ack: 1,
             reader,
+            sid: String::new(),
         };
         client.post("40").await;
-        client.wait_for(|p| p.starts_with("40")).await;
+        let connected = client.wait_for(|p| p.starts_with("40")).await;
+        let payload: Value = serde_json::from_str(&connected[2..]).unwrap_or(Value::Null);
+        client.sid = payload["sid"].as_str().unwrap_or_default().to_owned();
         client
+    }
+
+    /// The Socket.IO socket id (as the server's events name it).
+    #[allow(dead_code)]
+    pub fn sid(&self) -> &str {
+        &self.sid
     }
 
     async fn post(&self, body: &str) {

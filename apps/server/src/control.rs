@@ -1,0 +1,138 @@
+//! Control of running calls from Rust ([`crate::HuddleHandle`]): the same operations the
+//! admin HTTP API offers, and the lifecycle event stream.
+
+use crate::HuddleHandle;
+use crate::events::Events;
+use call_domain::CallError;
+use std::time::SystemTime;
+
+/// A running group call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveCallInfo {
+    /// The conversation.
+    pub conversation_id: String,
+    /// When it started.
+    pub started_at: Option<SystemTime>,
+    /// Its participants in join order.
+    pub participants: Vec<ParticipantInfo>,
+}
+
+/// A participant of a running call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipantInfo {
+    /// The user.
+    pub user_id: String,
+    /// The socket (a user on two devices is two participants).
+    pub socket_id: String,
+    /// Its producers.
+    pub producers: Vec<ProducerInfo>,
+}
+
+/// A producer of a participant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerInfo {
+    /// Producer id.
+    pub id: String,
+    /// `"audio"` / `"video"`.
+    pub kind: String,
+}
+
+/// A control operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// No call runs in that conversation.
+    #[error("{}", signal_proto::errors::CALL_NOT_FOUND)]
+    CallNotFound,
+    /// The user is not in that call.
+    #[error("{}", signal_proto::errors::USER_NOT_IN_CALL)]
+    UserNotInCall,
+}
+
+impl From<CallError> for ControlError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::UserNotInCall => ControlError::UserNotInCall,
+            _ => ControlError::CallNotFound,
+        }
+    }
+}
+
+impl HuddleHandle {
+    /// Subscribe to the lifecycle events (bounded: a subscriber that falls more than
+    /// [`crate::events::EVENTS_CAPACITY`] events behind is told so with
+    /// [`crate::EventsError::Lagged`]).
+    ///
+    /// ```no_run
+    /// # async fn f(handle: server::HuddleHandle) {
+    /// let mut events = handle.events();
+    /// while let Ok(event) = events.recv().await {
+    ///     if let server::HuddleEvent::CallEnded { conversation_id, .. } = event {
+    ///         println!("the call in {conversation_id} ended");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn events(&self) -> Events {
+        Events::new(self.app.events.subscribe())
+    }
+
+    /// The running group calls, with participants and producers.
+    pub fn active_calls(&self) -> Vec<ActiveCallInfo> {
+        let snapshots: Vec<_> = {
+            let st = self.app.state.lock();
+            st.active_room_ids()
+                .into_iter()
+                .filter_map(|id| st.room_snapshot(&id).map(|s| (id, s)))
+                .collect()
+        };
+        let stamper = self.app.stamper.lock();
+        snapshots
+            .into_iter()
+            .map(|(conversation_id, participants)| ActiveCallInfo {
+                started_at: stamper.started_at(&conversation_id),
+                conversation_id,
+                participants: participants
+                    .into_iter()
+                    .map(|p| ParticipantInfo {
+                        user_id: p.user_id,
+                        socket_id: p.socket_id,
+                        producers: p
+                            .producers
+                            .into_iter()
+                            .map(|pr| ProducerInfo {
+                                id: pr.id,
+                                kind: pr.kind,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// End the call of `conversation_id`: its participants get `removedFromRoom {reason:
+    /// "ended_by_admin"}`, the members `group_call_ended`.
+    pub fn end_call(&self, conversation_id: &str) -> Result<(), ControlError> {
+        let effects = self.app.state.lock().end_room(conversation_id)?;
+        tracing::info!(room = %conversation_id, "call ended by an operator");
+        self.app.apply(effects);
+        Ok(())
+    }
+
+    /// Remove `user_id` from the call of `conversation_id`: the user's sockets get
+    /// `removedFromRoom {reason: "removed_by_admin"}`, the others `participantLeft`.
+    pub fn remove_participant(
+        &self,
+        conversation_id: &str,
+        user_id: &str,
+    ) -> Result<(), ControlError> {
+        let effects = self
+            .app
+            .state
+            .lock()
+            .remove_user(conversation_id, user_id)?;
+        tracing::info!(room = %conversation_id, user = %user_id, "participant removed by an operator");
+        self.app.apply(effects);
+        Ok(())
+    }
+}
