@@ -36,7 +36,9 @@ pub async fn initiate(app: &App, sid: &str, data: Value, ack: AckSender) {
         Err(e) => return error_to(app, sid, ack, e.to_string()),
     };
     let caller_id = req.caller_id.as_ref().map(|c| c.normalized());
-    let caller = match app.state.lock().check_initiate(sid, caller_id.as_deref()) {
+    // The guard must be gone before `error_to` runs: `App::apply` may take the state lock.
+    let checked = app.state.lock().check_initiate(sid, caller_id.as_deref());
+    let caller = match checked {
         Ok(c) => c,
         Err(e) => return error_to(app, sid, ack, e.to_string()),
     };
