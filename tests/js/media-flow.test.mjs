@@ -14,6 +14,9 @@ const BOB_P = { userId: '2', name: 'Bob', avatar: 'https://img.example/bob.jpg' 
 const USER3_P = { userId: '3', name: 'User 3', avatar: null };
 
 const byKind = (a, b) => a.kind.localeCompare(b.kind);
+// Huddle's additions to getProducers items and newProducer, for producers made without appData.
+const MIC = { paused: false, source: 'microphone', appData: {} };
+const CAM = { paused: false, source: 'camera', appData: {} };
 
 for (const client of MEDIASOUP_CLIENTS) {
   serverTest(`media flow caller -> receiver with ${client.label} (${client.version})`, async () => {
@@ -38,8 +41,8 @@ for (const client of MEDIASOUP_CLIENTS) {
     // getProducers lists every producer of the room, own ones included.
     const ownList = await emitAck(a, 'getProducers');
     assert.deepEqual(ownList.producers.slice().sort(byKind), [
-      { id: pAudio.id, kind: 'audio', socketId: a.id, participantInfo: ALICE_P },
-      { id: pVideo.id, kind: 'video', socketId: a.id, participantInfo: ALICE_P },
+      { id: pAudio.id, kind: 'audio', socketId: a.id, participantInfo: ALICE_P, ...MIC },
+      { id: pVideo.id, kind: 'video', socketId: a.id, participantInfo: ALICE_P, ...CAM },
     ]);
 
     // ---- receiver B (callback-only getProducers form)
@@ -47,8 +50,8 @@ for (const client of MEDIASOUP_CLIENTS) {
     const list = await emitAck(b, 'getProducers');
     assert.ok(list && Array.isArray(list.producers), `getProducers ack: ${JSON.stringify(list)}`);
     assert.deepEqual(list.producers.slice().sort(byKind), [
-      { id: pAudio.id, kind: 'audio', socketId: a.id, participantInfo: ALICE_P },
-      { id: pVideo.id, kind: 'video', socketId: a.id, participantInfo: ALICE_P },
+      { id: pAudio.id, kind: 'audio', socketId: a.id, participantInfo: ALICE_P, ...MIC },
+      { id: pVideo.id, kind: 'video', socketId: a.id, participantInfo: ALICE_P, ...CAM },
     ]);
 
     const remote = list.producers.filter((p) => p.socketId !== b.id);
@@ -81,8 +84,8 @@ for (const client of MEDIASOUP_CLIENTS) {
     ]);
     const [bAudio, bVideo] = await produce(callB, ['audio', 'video']);
     const [nAudio, nVideo] = await gotTwo;
-    assert.deepEqual(nAudio, { producerId: bAudio.id, kind: 'audio', socketId: b.id, participantInfo: BOB_P });
-    assert.deepEqual(nVideo, { producerId: bVideo.id, kind: 'video', socketId: b.id, participantInfo: BOB_P });
+    assert.deepEqual(nAudio, { producerId: bAudio.id, kind: 'audio', socketId: b.id, participantInfo: BOB_P, ...MIC });
+    assert.deepEqual(nVideo, { producerId: bVideo.id, kind: 'video', socketId: b.id, participantInfo: BOB_P, ...CAM });
     await noSelf;
     newProd.stop();
     assert.equal(newProd.items.length, 2, 'exactly two newProducer events');
@@ -130,7 +133,7 @@ serverTest('late joiner uses getProducers with {} payload (mixed client versions
   const callB = await enterRoom(b, 'conv-team', v36);
   const gotB = waitFor(a, 'newProducer');
   const [bAudio] = await produce(callB, ['audio']);
-  assert.deepEqual(await gotB, { producerId: bAudio.id, kind: 'audio', socketId: b.id, participantInfo: BOB_P });
+  assert.deepEqual(await gotB, { producerId: bAudio.id, kind: 'audio', socketId: b.id, participantInfo: BOB_P, ...MIC });
   await consume(callB, aAudio.id);
   await consume(callB, aVideo.id);
   await consume(callA, bAudio.id);
@@ -142,9 +145,9 @@ serverTest('late joiner uses getProducers with {} payload (mixed client versions
   const sortKey = (p) => `${p.socketId}/${p.kind}`;
   const got = list.producers.slice().sort((x, y) => sortKey(x).localeCompare(sortKey(y)));
   const want = [
-    { id: aAudio.id, kind: 'audio', socketId: a.id, participantInfo: ALICE_P },
-    { id: aVideo.id, kind: 'video', socketId: a.id, participantInfo: ALICE_P },
-    { id: bAudio.id, kind: 'audio', socketId: b.id, participantInfo: BOB_P },
+    { id: aAudio.id, kind: 'audio', socketId: a.id, participantInfo: ALICE_P, ...MIC },
+    { id: aVideo.id, kind: 'video', socketId: a.id, participantInfo: ALICE_P, ...CAM },
+    { id: bAudio.id, kind: 'audio', socketId: b.id, participantInfo: BOB_P, ...MIC },
   ].sort((x, y) => sortKey(x).localeCompare(sortKey(y)));
   assert.deepEqual(got, want);
   for (const p of list.producers.filter((x) => x.socketId !== c.id)) await consume(callC, p.id);
@@ -154,7 +157,7 @@ serverTest('late joiner uses getProducers with {} payload (mixed client versions
   const evA = waitFor(a, 'newProducer');
   const evB = waitFor(b, 'newProducer');
   const [cVideo] = await produce(callC, ['video']);
-  const expected = { producerId: cVideo.id, kind: 'video', socketId: c.id, participantInfo: USER3_P };
+  const expected = { producerId: cVideo.id, kind: 'video', socketId: c.id, participantInfo: USER3_P, ...CAM };
   assert.deepEqual(await evA, expected);
   assert.deepEqual(await evB, expected);
 

@@ -484,6 +484,9 @@ $('ring-decline').addEventListener('click', () => {
 // ---------------------------------------------------------------------------------------------
 // test hook and start-up
 
+/** Server events recorded for tests (`__huddle.record`). */
+const recorded = new Map();
+
 window.__huddle = {
   get me() { return state.me; },
   get socketId() { return state.socket?.id ?? null; },
@@ -497,6 +500,16 @@ window.__huddle = {
   dropMedia: () => { state.call?.send?.close(); state.call?.recv?.close(); },
   /** A request with an ack on the page's socket (rejects on `{error}` or no answer). */
   request: (event, data, timeoutMs) => request(state.socket, event, data, timeoutMs),
+  /** The current call object (for an SFU call: `send` / `recv` transports), or null. */
+  get call() { return state.call ?? null; },
+  /** Starts recording the server event `name` on the page's socket; see `events(name)`. */
+  record: (name) => {
+    if (recorded.has(name)) return;
+    recorded.set(name, []);
+    state.socket?.on(name, (payload) => recorded.get(name).push(payload));
+  },
+  /** The payloads of `name` received since `record(name)`. */
+  events: (name) => recorded.get(name) ?? [],
 };
 
 await loadDirectory();

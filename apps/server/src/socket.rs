@@ -103,6 +103,12 @@ pub(crate) const EVENTS: &[&str] = &[
     signal_proto::events::LEAVE_ROOM,
     signal_proto::events::RESTART_ICE,
     signal_proto::events::CLOSE_PRODUCER,
+    signal_proto::events::PAUSE_PRODUCER,
+    signal_proto::events::RESUME_PRODUCER,
+    signal_proto::events::PAUSE_CONSUMER,
+    signal_proto::events::SET_CONSUMER_PREFERRED_LAYERS,
+    signal_proto::events::SET_CONSUMER_PRIORITY,
+    signal_proto::events::REQUEST_KEY_FRAME,
     // 1:1 calls (handlers::direct::EVENTS)
     signal_proto::direct::REGISTER_USER,
     signal_proto::direct::CHECK_USER_AVAILABILITY,

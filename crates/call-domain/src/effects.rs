@@ -5,8 +5,9 @@ use crate::directory::UserRecord;
 use signal_proto::events as ev;
 use signal_proto::responses::ActiveCallsResponse;
 use signal_proto::server_events::{
-    GroupCallEnded, GroupCallError, GroupCallIncoming, GroupCallStarted, GroupCallUpdated,
-    NewProducer, ParticipantLeft, ProducerClosed, RemovedFromRoom,
+    ConsumerLayersChanged, GroupCallEnded, GroupCallError, GroupCallIncoming, GroupCallStarted,
+    GroupCallUpdated, NewProducer, ParticipantLeft, ProducerClosed, ProducerPauseChange,
+    RemovedFromRoom,
 };
 use signal_proto::{CallerInfo, ConversationInfo};
 use signal_proto::{direct as d, mesh as m};
@@ -34,6 +35,12 @@ pub enum OutEvent {
     ProducerClosed(ProducerClosed),
     /// `removedFromRoom` (Huddle addition).
     RemovedFromRoom(RemovedFromRoom),
+    /// `producerPaused` (Huddle addition).
+    ProducerPaused(ProducerPauseChange),
+    /// `producerResumed` (Huddle addition).
+    ProducerResumed(ProducerPauseChange),
+    /// `consumerLayersChanged` (Huddle addition).
+    ConsumerLayersChanged(ConsumerLayersChanged),
     /// `user-registered` (1:1).
     UserRegistered(d::UserRegistered),
     /// `user-availability-response` (1:1).
@@ -80,6 +87,9 @@ impl OutEvent {
             OutEvent::ParticipantLeft(_) => ev::PARTICIPANT_LEFT,
             OutEvent::ProducerClosed(_) => ev::PRODUCER_CLOSED,
             OutEvent::RemovedFromRoom(_) => ev::REMOVED_FROM_ROOM,
+            OutEvent::ProducerPaused(_) => ev::PRODUCER_PAUSED,
+            OutEvent::ProducerResumed(_) => ev::PRODUCER_RESUMED,
+            OutEvent::ConsumerLayersChanged(_) => ev::CONSUMER_LAYERS_CHANGED,
             OutEvent::UserRegistered(_) => d::USER_REGISTERED,
             OutEvent::UserAvailability(_) => d::USER_AVAILABILITY_RESPONSE,
             OutEvent::IncomingCall(_) => d::INCOMING_CALL,
@@ -111,6 +121,8 @@ impl OutEvent {
             OutEvent::ParticipantLeft(p) => serde_json::to_value(p),
             OutEvent::ProducerClosed(p) => serde_json::to_value(p),
             OutEvent::RemovedFromRoom(p) => serde_json::to_value(p),
+            OutEvent::ProducerPaused(p) | OutEvent::ProducerResumed(p) => serde_json::to_value(p),
+            OutEvent::ConsumerLayersChanged(p) => serde_json::to_value(p),
             OutEvent::UserRegistered(p) => serde_json::to_value(p),
             OutEvent::UserAvailability(p) => serde_json::to_value(p),
             OutEvent::IncomingCall(p) => serde_json::to_value(p),

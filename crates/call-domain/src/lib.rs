@@ -45,7 +45,7 @@ pub use lifecycle::{LeaveReason, Lifecycle};
 pub use media::Media;
 pub use memory_directory::{DirectoryData, MemoryDirectory};
 pub use mesh::{DEFAULT_MESH_MAX_PARTICIPANTS, MeshParticipant, MeshRoom, MeshRooms};
-pub use room::{ConsumeTarget, Participant, Room, TransportSlot};
+pub use room::{ConsumeTarget, Participant, ProducerMeta, ProducerView, Room, TransportSlot};
 pub use state::PeerLimits;
 pub use state::{CallState, CallUpdatePoll, JoinRoom, Limits, Stats};
 

@@ -4,10 +4,11 @@ use crate::call_updates::Announced;
 use crate::media::Media;
 use crate::{RoomId, SocketId, UserId};
 use indexmap::{IndexMap, IndexSet};
+use serde_json::Value;
 use signal_proto::requests::TransportDirection;
-use signal_proto::responses::ProducerEntry;
+use signal_proto::responses::{ParticipantProducer, ProducerEntry, RoomParticipant};
 use signal_proto::server_events::GroupCallUpdated;
-use signal_proto::{ConversationInfo, ParticipantInfo};
+use signal_proto::{ConversationInfo, ParticipantInfo, ProducerSource};
 
 /// A transport and its direction.
 #[derive(Debug, Clone)]
@@ -18,10 +19,44 @@ pub struct TransportSlot<M: Media> {
     pub handle: M::Transport,
 }
 
+/// What a producer is, as its owner described it in `produce`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerMeta {
+    /// What the track carries (`appData.source`, defaulted by kind).
+    pub source: ProducerSource,
+    /// The client's application data (`{}` when none).
+    pub app_data: Value,
+}
+
+impl ProducerMeta {
+    /// The defaults for a track of `kind`: camera or microphone, empty application data.
+    pub fn default_for(kind: &str) -> Self {
+        Self {
+            source: ProducerSource::default_for(kind),
+            app_data: Value::Object(Default::default()),
+        }
+    }
+}
+
+/// A producer as other participants see it (`consume` ack, tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerView {
+    /// The owning socket.
+    pub socket: SocketId,
+    /// `"audio"` / `"video"`.
+    pub kind: String,
+    /// Whether the owner paused it.
+    pub paused: bool,
+    /// Source and application data.
+    pub meta: ProducerMeta,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct ProducerSlot<M: Media> {
     pub(crate) kind: String,
     pub(crate) handle: M::Producer,
+    pub(crate) paused: bool,
+    pub(crate) meta: ProducerMeta,
 }
 
 #[derive(Debug, Clone)]
@@ -75,13 +110,39 @@ impl<M: Media> Participant<M> {
         self.consumers.len()
     }
 
+    /// Number of producers its owner has paused.
+    pub fn paused_producer_count(&self) -> usize {
+        self.producers.values().filter(|p| p.paused).count()
+    }
+
     pub(crate) fn producer_entries(&self) -> impl Iterator<Item = ProducerEntry> + '_ {
         self.producers.iter().map(|(id, p)| ProducerEntry {
             id: id.clone(),
             kind: p.kind.clone(),
             socket_id: self.socket.clone(),
             participant_info: self.info.clone(),
+            paused: p.paused,
+            source: p.meta.source,
+            app_data: p.meta.app_data.clone(),
         })
+    }
+
+    /// This participant as the `createRoom` ack shows it to the others.
+    pub(crate) fn snapshot(&self) -> RoomParticipant {
+        RoomParticipant {
+            socket_id: self.socket.clone(),
+            participant_info: self.info.clone(),
+            producers: self
+                .producers
+                .iter()
+                .map(|(id, p)| ParticipantProducer {
+                    id: id.clone(),
+                    kind: p.kind.clone(),
+                    source: p.meta.source,
+                    paused: p.paused,
+                })
+                .collect(),
+        }
     }
 }
 

@@ -9,16 +9,19 @@ use crate::error::CallError;
 use crate::lifecycle::{LeaveReason, Lifecycle};
 use crate::media::Media;
 use crate::mesh::MeshRooms;
-use crate::room::{ConsumeTarget, ConsumerSlot, Participant, ProducerSlot, Room, TransportSlot};
+use crate::room::{
+    ConsumeTarget, ConsumerSlot, Participant, ProducerMeta, ProducerSlot, ProducerView, Room,
+    TransportSlot,
+};
 use crate::{RoomId, SocketId, UserId};
 use indexmap::{IndexMap, IndexSet};
 use signal_proto::direct::{CallRejected, RejectReason, UserAvailability, UserRegistered};
 use signal_proto::mesh::{MeshInvitation, SignalKind, TrackUpdate};
 use signal_proto::requests::{CallType, TransportDirection};
-use signal_proto::responses::{ActiveCall, ActiveCallsResponse, ProducerEntry};
+use signal_proto::responses::{ActiveCall, ActiveCallsResponse, ProducerEntry, RoomParticipant};
 use signal_proto::server_events::{
-    GroupCallEnded, GroupCallIncoming, GroupCallStarted, GroupCallUpdated, NewProducer,
-    ParticipantLeft, ProducerClosed, RemovedFromRoom,
+    ConsumerLayersChanged, GroupCallEnded, GroupCallIncoming, GroupCallStarted, GroupCallUpdated,
+    NewProducer, ParticipantLeft, ProducerClosed, ProducerPauseChange, RemovedFromRoom,
 };
 use signal_proto::{ConversationInfo, ParticipantInfo};
 use std::collections::HashMap;
@@ -1009,7 +1012,8 @@ impl<M: Media> CallState<M> {
         Ok((t.handle.clone(), p.epoch))
     }
 
-    /// Attach a created producer and announce it (`newProducer`) to the rest of the room.
+    /// Attach a created producer with the default source for its kind and no application
+    /// data, and announce it (`newProducer`) to the rest of the room.
     pub fn add_producer(
         &mut self,
         socket: &str,
@@ -1018,15 +1022,33 @@ impl<M: Media> CallState<M> {
         kind: String,
         handle: M::Producer,
     ) -> Result<Vec<Effect>, CallError> {
+        let meta = ProducerMeta::default_for(&kind);
+        self.add_producer_with(socket, epoch, id, kind, meta, handle)
+    }
+
+    /// Attach a created producer described by `meta` (from `produce`'s `appData`) and
+    /// announce it (`newProducer`, not paused) to the rest of the room.
+    pub fn add_producer_with(
+        &mut self,
+        socket: &str,
+        epoch: u64,
+        id: String,
+        kind: String,
+        meta: ProducerMeta,
+        handle: M::Producer,
+    ) -> Result<Vec<Effect>, CallError> {
         let (room, socket) = self.participant_mut(socket, epoch)?;
         let Some(p) = room.participants.get_mut(&socket) else {
             return Err(CallError::ParticipantNotFound);
         };
+        let (source, app_data) = (meta.source, meta.app_data.clone());
         p.producers.insert(
             id.clone(),
             ProducerSlot {
                 kind: kind.clone(),
                 handle,
+                paused: false,
+                meta,
             },
         );
         let info = p.info.clone();
@@ -1043,6 +1065,9 @@ impl<M: Media> CallState<M> {
                 kind,
                 socket_id: socket,
                 participant_info: info,
+                paused: false,
+                source,
+                app_data,
             }),
         )
         .into_iter()
@@ -1138,6 +1163,111 @@ impl<M: Media> CallState<M> {
             );
         }
         Ok(())
+    }
+
+    /// One of the socket's own producers (`pauseProducer` / `resumeProducer`) and the
+    /// participant's epoch. A producer of another participant is "not found".
+    pub fn own_producer(&self, socket: &str, id: &str) -> Result<(M::Producer, u64), CallError> {
+        let (_, p) = self.participant(socket)?;
+        p.producers
+            .get(id)
+            .map(|c| (c.handle.clone(), p.epoch))
+            .ok_or(CallError::ProducerNotFound)
+    }
+
+    /// Record that the socket's producer `id` was paused (`paused = true`) or resumed in the
+    /// media layer: `producerPaused` / `producerResumed {producerId, socketId, kind}` to the
+    /// rest of the room when the state changed, nothing when it already was so (idempotent).
+    /// Fails if the participant left (`epoch`) or the producer closed meanwhile.
+    pub fn set_producer_paused(
+        &mut self,
+        socket: &str,
+        epoch: u64,
+        id: &str,
+        paused: bool,
+    ) -> Result<Vec<Effect>, CallError> {
+        let (room, socket) = self.participant_mut(socket, epoch)?;
+        let slot = room
+            .participants
+            .get_mut(&socket)
+            .and_then(|p| p.producers.get_mut(id))
+            .ok_or(CallError::ProducerNotFound)?;
+        if slot.paused == paused {
+            return Ok(Vec::new());
+        }
+        slot.paused = paused;
+        let change = ProducerPauseChange {
+            producer_id: id.to_owned(),
+            socket_id: socket.clone(),
+            kind: slot.kind.clone(),
+        };
+        let rest: Vec<_> = room
+            .participants
+            .keys()
+            .filter(|s| **s != socket)
+            .cloned()
+            .collect();
+        let event = if paused {
+            OutEvent::ProducerPaused(change)
+        } else {
+            OutEvent::ProducerResumed(change)
+        };
+        Ok(Effect::emit(rest, event).into_iter().collect())
+    }
+
+    /// A producer of the socket's room (any participant's) as the others see it: owner,
+    /// kind, paused flag, source and application data (`consume` ack).
+    pub fn producer_view(&self, socket: &str, producer_id: &str) -> Option<ProducerView> {
+        let (room, _) = self.participant(socket).ok()?;
+        room.participants.values().find_map(|o| {
+            o.producers.get(producer_id).map(|p| ProducerView {
+                socket: o.socket.clone(),
+                kind: p.kind.clone(),
+                paused: p.paused,
+                meta: p.meta.clone(),
+            })
+        })
+    }
+
+    /// Every other participant of the socket's room with its producers, in join order (the
+    /// `createRoom` ack's `participants`).
+    pub fn room_snapshot_for(&self, socket: &str) -> Result<Vec<RoomParticipant>, CallError> {
+        let (room, _) = self.participant(socket)?;
+        Ok(room
+            .participants
+            .values()
+            .filter(|p| p.socket != socket)
+            .map(Participant::snapshot)
+            .collect())
+    }
+
+    /// The media layer reports that consumer `consumer_id` of the participant joined as
+    /// `epoch` now forwards `layers` (`(spatial, temporal)`, `None` when nothing):
+    /// `consumerLayersChanged` to that socket, or nothing once the consumer (or the
+    /// participant) is gone.
+    pub fn consumer_layers_changed(
+        &self,
+        socket: &str,
+        epoch: u64,
+        consumer_id: &str,
+        layers: Option<(u8, Option<u8>)>,
+    ) -> Vec<Effect> {
+        let Ok((_, p)) = self.participant(socket) else {
+            return Vec::new();
+        };
+        if p.epoch != epoch || !p.consumers.contains_key(consumer_id) {
+            return Vec::new();
+        }
+        Effect::emit(
+            vec![socket.to_owned()],
+            OutEvent::ConsumerLayersChanged(ConsumerLayersChanged {
+                consumer_id: consumer_id.to_owned(),
+                spatial_layer: layers.map(|l| l.0),
+                temporal_layer: layers.and_then(|l| l.1),
+            }),
+        )
+        .into_iter()
+        .collect()
     }
 
     /// A producer of the socket (pause/resume).

@@ -21,7 +21,7 @@ use signal_proto::server_events::{
     GroupCallEnded, GroupCallError, GroupCallIncoming, GroupCallStarted, NewProducer,
     ParticipantLeft, ProducerClosed,
 };
-use signal_proto::{CallerInfo, ConversationInfo};
+use signal_proto::{CallerInfo, ConversationInfo, ProducerSource};
 
 const SEND: TransportDirection = TransportDirection::Send;
 const RECV: TransportDirection = TransportDirection::Recv;
@@ -253,10 +253,14 @@ mod errors {
                     kind: "video".into(),
                     socket_id: "s".into(),
                     participant_info: pinfo("5"),
+                    paused: false,
+                    source: ProducerSource::Camera,
+                    app_data: json!({}),
                 }),
                 "newProducer",
                 json!({"producerId": "p", "kind": "video", "socketId": "s",
-                       "participantInfo": {"userId": "5", "name": "User 5", "avatar": null}}),
+                       "participantInfo": {"userId": "5", "name": "User 5", "avatar": null},
+                       "paused": false, "source": "camera", "appData": {}}),
             ),
             (
                 OutEvent::ParticipantLeft(ParticipantLeft {
@@ -1241,7 +1245,8 @@ mod media {
         assert_eq!(
             payload,
             json!({"producerId": "p1", "kind": "audio", "socketId": "s1",
-                   "participantInfo": {"userId": "1", "name": "User 1", "avatar": null}})
+                   "participantInfo": {"userId": "1", "name": "User 1", "avatar": null},
+                   "paused": false, "source": "microphone", "appData": {}})
         );
         assert!(matches!(
             events(&fx)[0],
@@ -1314,6 +1319,9 @@ mod media {
             kind: kind.into(),
             socket_id: s.into(),
             participant_info: pinfo(u),
+            paused: false,
+            source: ProducerSource::default_for(kind),
+            app_data: json!({}),
         };
         let want = vec![
             entry("p1", "audio", "s1", "1"),
@@ -1330,7 +1338,8 @@ mod media {
         assert_eq!(
             serde_json::to_value(&want[0]).unwrap(),
             json!({"id": "p1", "kind": "audio", "socketId": "s1",
-                   "participantInfo": {"userId": "1", "name": "User 1", "avatar": null}})
+                   "participantInfo": {"userId": "1", "name": "User 1", "avatar": null},
+                   "paused": false, "source": "microphone", "appData": {}})
         );
         assert_err(
             st.producers("ghost"),

@@ -333,22 +333,66 @@ impl MediaProducer {
         kind_name(self.producer.kind())
     }
 
-    /// Pause the producer.
+    /// Pause the producer: its consumers (on every router it is piped to) stop receiving
+    /// media until [`MediaProducer::resume`]. Pausing a paused producer is a no-op.
     pub async fn pause(&self) -> Result<(), SfuError> {
-        self.producer.pause().await.map_err(SfuError::request)
+        self.producer.pause().await.map_err(SfuError::from_request)
     }
 
-    /// Resume the producer.
+    /// Resume the producer. Resuming a producer that is not paused is a no-op.
     pub async fn resume(&self) -> Result<(), SfuError> {
-        self.producer.resume().await.map_err(SfuError::request)
+        self.producer.resume().await.map_err(SfuError::from_request)
+    }
+
+    /// Whether the producer is paused in the worker.
+    pub fn paused(&self) -> bool {
+        self.producer.paused()
     }
 }
 
-/// A consumer; closed when dropped.
-#[derive(Debug)]
+/// How a consumer forwards its producer's streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerType {
+    /// One stream, no layers.
+    Simple,
+    /// Several streams (simulcast encodings), one forwarded at a time.
+    Simulcast,
+    /// One stream with spatial/temporal layers (SVC).
+    Svc,
+}
+
+impl ConsumerType {
+    /// Wire name: `"simple"`, `"simulcast"` or `"svc"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsumerType::Simple => "simple",
+            ConsumerType::Simulcast => "simulcast",
+            ConsumerType::Svc => "svc",
+        }
+    }
+}
+
+/// The spatial and temporal layer a simulcast/SVC consumer forwards (or should at most).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layers {
+    /// Spatial layer index (0 = lowest).
+    pub spatial: u8,
+    /// Temporal layer index; `None`: the highest available (preferences) or unknown.
+    pub temporal: Option<u8>,
+}
+
+/// A consumer; closed when dropped (with its event subscriptions).
 pub struct MediaConsumer {
     consumer: Consumer,
     _counted: LoadGuard,
+}
+
+impl std::fmt::Debug for MediaConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaConsumer")
+            .field("id", &self.id())
+            .finish()
+    }
 }
 
 impl MediaConsumer {
@@ -394,7 +438,72 @@ impl MediaConsumer {
 
     /// Pause the consumer.
     pub async fn pause(&self) -> Result<(), SfuError> {
-        self.consumer.pause().await.map_err(SfuError::request)
+        self.consumer.pause().await.map_err(SfuError::from_request)
+    }
+
+    /// How the consumer forwards layers (pipe consumers, never handed out, count as simple).
+    pub fn consumer_type(&self) -> ConsumerType {
+        match self.consumer.r#type() {
+            mediasoup::consumer::ConsumerType::Simulcast => ConsumerType::Simulcast,
+            mediasoup::consumer::ConsumerType::Svc => ConsumerType::Svc,
+            mediasoup::consumer::ConsumerType::Simple | mediasoup::consumer::ConsumerType::Pipe => {
+                ConsumerType::Simple
+            }
+        }
+    }
+
+    /// Whether the consumed producer is paused (by its owner).
+    pub fn producer_paused(&self) -> bool {
+        self.consumer.producer_paused()
+    }
+
+    /// The highest layers to forward (simulcast/SVC; a no-op for simple consumers).
+    pub async fn set_preferred_layers(&self, layers: Layers) -> Result<(), SfuError> {
+        self.consumer
+            .set_preferred_layers(mediasoup::consumer::ConsumerLayers {
+                spatial_layer: layers.spatial,
+                temporal_layer: layers.temporal,
+            })
+            .await
+            .map_err(SfuError::from_request)
+    }
+
+    /// The consumer's share of the transport's estimated bandwidth (1 = default … 255).
+    pub async fn set_priority(&self, priority: u8) -> Result<(), SfuError> {
+        self.consumer
+            .set_priority(priority)
+            .await
+            .map_err(SfuError::from_request)
+    }
+
+    /// The consumer's priority (1 unless set).
+    pub fn priority(&self) -> u8 {
+        self.consumer.priority()
+    }
+
+    /// Ask the producer's sender for a key frame (video; a no-op for audio or while paused).
+    pub async fn request_key_frame(&self) -> Result<(), SfuError> {
+        self.consumer
+            .request_key_frame()
+            .await
+            .map_err(SfuError::from_request)
+    }
+
+    /// Call `callback` each time the layers the consumer forwards change (`None`: nothing is
+    /// forwarded), as long as the consumer lives (the callback is dropped with it). Runs on a
+    /// mediasoup thread: keep it short and non-blocking.
+    pub fn on_layers_change<F>(&self, callback: F)
+    where
+        F: Fn(Option<Layers>) + Send + Sync + 'static,
+    {
+        self.consumer
+            .on_layers_change(move |layers| {
+                callback(layers.as_ref().map(|l| Layers {
+                    spatial: l.spatial_layer,
+                    temporal: l.temporal_layer,
+                }));
+            })
+            .detach();
     }
 
     /// Packet count sent so far (from the worker's stats), for tests and metrics.

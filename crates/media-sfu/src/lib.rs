@@ -21,7 +21,10 @@ mod sfu;
 
 pub use config::SfuConfig;
 pub use error::SfuError;
-pub use handles::{MediaConsumer, MediaKindName, MediaProducer, MediaTransport, TransportHealth};
+pub use handles::{
+    ConsumerType, Layers, MediaConsumer, MediaKindName, MediaProducer, MediaTransport,
+    TransportHealth,
+};
 pub use load::WorkerStats;
 pub use room::RoomRouter;
 pub use sfu::{Sfu, SfuStats};

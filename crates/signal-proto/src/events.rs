@@ -51,3 +51,23 @@ pub const PRODUCER_CLOSED: &str = "producerClosed";
 pub const REMOVED_FROM_ROOM: &str = "removedFromRoom";
 /// Server → client (Huddle addition): the server is shutting down.
 pub const SERVER_SHUTDOWN: &str = "server_shutdown";
+
+/// Client → server (Huddle addition): pause one of the socket's producers (mute).
+pub const PAUSE_PRODUCER: &str = "pauseProducer";
+/// Client → server (Huddle addition): resume one of the socket's paused producers (unmute).
+pub const RESUME_PRODUCER: &str = "resumeProducer";
+/// Client → server (Huddle addition): pause one of the socket's consumers (hidden tile).
+pub const PAUSE_CONSUMER: &str = "pauseConsumer";
+/// Client → server (Huddle addition): the highest spatial/temporal layers a consumer wants.
+pub const SET_CONSUMER_PREFERRED_LAYERS: &str = "setConsumerPreferredLayers";
+/// Client → server (Huddle addition): a consumer's share of the available bandwidth (1–255).
+pub const SET_CONSUMER_PRIORITY: &str = "setConsumerPriority";
+/// Client → server (Huddle addition): ask the producer of a consumer for a key frame.
+pub const REQUEST_KEY_FRAME: &str = "requestKeyFrame";
+
+/// Server → client (Huddle addition): a participant paused one of its producers.
+pub const PRODUCER_PAUSED: &str = "producerPaused";
+/// Server → client (Huddle addition): a participant resumed one of its producers.
+pub const PRODUCER_RESUMED: &str = "producerResumed";
+/// Server → client (Huddle addition): the layers a consumer of this socket forwards changed.
+pub const CONSUMER_LAYERS_CHANGED: &str = "consumerLayersChanged";

@@ -10,6 +10,7 @@ pub mod events;
 pub mod ids;
 pub mod info;
 pub mod mesh;
+pub mod producer;
 pub mod requests;
 pub mod responses;
 pub mod server_events;
@@ -17,3 +18,4 @@ pub mod signal;
 
 pub use ids::IdLike;
 pub use info::{CallerInfo, ConversationInfo, ParticipantInfo};
+pub use producer::ProducerSource;

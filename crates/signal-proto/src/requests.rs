@@ -4,6 +4,7 @@
 //! text is sent back as `{ error }` (or `group_call_error`).
 
 use crate::ids::IdLike;
+use crate::producer::{MAX_APP_DATA_BYTES, ProducerSource};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -149,7 +150,7 @@ impl Validate for ConnectTransportRequest {
     }
 }
 
-/// `produce { transportId, kind, rtpParameters }`.
+/// `produce { transportId, kind, rtpParameters, appData? }`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProduceRequest {
@@ -159,9 +160,32 @@ pub struct ProduceRequest {
     pub kind: String,
     /// RTP parameters (mediasoup-client shape).
     pub rtp_parameters: Value,
-    /// Optional application data (ignored, accepted for mediasoup-client's `appData`).
+    /// Optional application data (mediasoup-client's `appData`): a JSON object of at most
+    /// [`MAX_APP_DATA_BYTES`] serialised; `null` is the same as absent. Its `source`, when
+    /// given, names what the track carries ([`ProducerSource`]).
     #[serde(default)]
     pub app_data: Option<Value>,
+}
+
+impl ProduceRequest {
+    /// What the track carries: `appData.source`, else camera for video and microphone for
+    /// audio. Call on a validated request (an invalid source also falls back to the default).
+    pub fn source(&self) -> ProducerSource {
+        self.app_data
+            .as_ref()
+            .and_then(|d| d.get("source"))
+            .and_then(Value::as_str)
+            .and_then(ProducerSource::parse)
+            .unwrap_or_else(|| ProducerSource::default_for(&self.kind))
+    }
+
+    /// The application data to store and announce: the client's object, or `{}`.
+    pub fn app_data(&self) -> Value {
+        match &self.app_data {
+            Some(v @ Value::Object(_)) => v.clone(),
+            _ => Value::Object(Default::default()),
+        }
+    }
 }
 
 impl Validate for ProduceRequest {
@@ -170,8 +194,44 @@ impl Validate for ProduceRequest {
         if self.kind != "audio" && self.kind != "video" {
             return Err(PayloadError("kind must be \"audio\" or \"video\"".into()));
         }
-        check_object("rtpParameters", &self.rtp_parameters)
+        check_object("rtpParameters", &self.rtp_parameters)?;
+        match &self.app_data {
+            None | Some(Value::Null) => Ok(()),
+            Some(data) => check_app_data(&self.kind, data),
+        }
     }
+}
+
+/// `appData` of `produce`: an object of at most [`MAX_APP_DATA_BYTES`], with a `source` (if
+/// any) that is one of [`ProducerSource`] and fits the track's kind.
+fn check_app_data(kind: &str, data: &Value) -> Result<(), PayloadError> {
+    check_object("appData", data)?;
+    let len = serde_json::to_vec(data).map_or(usize::MAX, |v| v.len());
+    if len > MAX_APP_DATA_BYTES {
+        return Err(PayloadError(format!(
+            "appData is too large ({len} bytes, at most {MAX_APP_DATA_BYTES})"
+        )));
+    }
+    let Some(source) = data.get("source").filter(|s| !s.is_null()) else {
+        return Ok(());
+    };
+    let source = source
+        .as_str()
+        .and_then(ProducerSource::parse)
+        .ok_or_else(|| {
+            PayloadError(format!(
+                "appData.source must be one of {}",
+                ProducerSource::ALL_NAMES
+            ))
+        })?;
+    if source.kind() != kind {
+        return Err(PayloadError(format!(
+            "appData.source \"{}\" is for {} tracks, not {kind}",
+            source.as_str(),
+            source.kind()
+        )));
+    }
+    Ok(())
 }
 
 /// `consume { transportId, producerId, rtpCapabilities }`.
@@ -233,6 +293,118 @@ pub struct CloseProducerRequest {
 impl Validate for CloseProducerRequest {
     fn validate(&self) -> Result<(), PayloadError> {
         check_id("producerId", &self.producer_id)
+    }
+}
+
+/// A request naming one producer of the socket: `closeProducer`, `pauseProducer`,
+/// `resumeProducer` `{ producerId }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProducerIdRequest {
+    /// Producer id.
+    pub producer_id: String,
+}
+
+impl Validate for ProducerIdRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        check_id("producerId", &self.producer_id)
+    }
+}
+
+/// `pauseProducer { producerId }` (Huddle addition).
+pub type PauseProducerRequest = ProducerIdRequest;
+/// `resumeProducer { producerId }` (Huddle addition).
+pub type ResumeProducerRequest = ProducerIdRequest;
+
+/// A request naming one consumer of the socket: `pauseConsumer`, `requestKeyFrame`
+/// `{ consumerId }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerIdRequest {
+    /// Consumer id.
+    pub consumer_id: String,
+}
+
+impl Validate for ConsumerIdRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        check_id("consumerId", &self.consumer_id)
+    }
+}
+
+/// `pauseConsumer { consumerId }` (Huddle addition).
+pub type PauseConsumerRequest = ConsumerIdRequest;
+/// `requestKeyFrame { consumerId }` (Huddle addition).
+pub type RequestKeyFrameRequest = ConsumerIdRequest;
+
+/// Highest spatial or temporal layer index accepted.
+pub const MAX_LAYER: i64 = 255;
+
+fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<u8, PayloadError> {
+    if (min..=max).contains(&value)
+        && let Ok(v) = u8::try_from(value)
+    {
+        return Ok(v);
+    }
+    Err(PayloadError(format!(
+        "{field} must be an integer from {min} to {max}"
+    )))
+}
+
+/// `setConsumerPreferredLayers { consumerId, spatialLayer, temporalLayer? }` (Huddle
+/// addition). Layers are indices from 0; `temporalLayer` absent or `null` means the highest.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetPreferredLayersRequest {
+    /// Consumer id.
+    pub consumer_id: String,
+    /// Highest spatial layer wanted (0 = lowest).
+    pub spatial_layer: i64,
+    /// Highest temporal layer wanted; absent: the highest available.
+    #[serde(default)]
+    pub temporal_layer: Option<i64>,
+}
+
+impl SetPreferredLayersRequest {
+    /// The layers as `(spatial, temporal)`; call on a validated request.
+    pub fn layers(&self) -> (u8, Option<u8>) {
+        let to_u8 = |v: i64| u8::try_from(v).unwrap_or(u8::MAX);
+        (to_u8(self.spatial_layer), self.temporal_layer.map(to_u8))
+    }
+}
+
+impl Validate for SetPreferredLayersRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        check_id("consumerId", &self.consumer_id)?;
+        check_range("spatialLayer", self.spatial_layer, 0, MAX_LAYER)?;
+        if let Some(t) = self.temporal_layer {
+            check_range("temporalLayer", t, 0, MAX_LAYER)?;
+        }
+        Ok(())
+    }
+}
+
+/// `setConsumerPriority { consumerId, priority }` (Huddle addition): an integer from 1
+/// (default) to 255; higher gets more of the transport's bandwidth.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetConsumerPriorityRequest {
+    /// Consumer id.
+    pub consumer_id: String,
+    /// Priority, 1–255.
+    pub priority: i64,
+}
+
+impl SetConsumerPriorityRequest {
+    /// The priority as `u8`; call on a validated request.
+    pub fn priority(&self) -> u8 {
+        u8::try_from(self.priority).unwrap_or(1).max(1)
+    }
+}
+
+impl Validate for SetConsumerPriorityRequest {
+    fn validate(&self) -> Result<(), PayloadError> {
+        check_id("consumerId", &self.consumer_id)?;
+        check_range("priority", self.priority, 1, 255).map(|_| ())
     }
 }
 
@@ -381,6 +553,131 @@ mod tests {
             Ok(Some("42".into()))
         );
         assert!(decode::<GroupCallInitiateRequest>(json!({"callType": "hologram"})).is_err());
+    }
+
+    #[test]
+    fn produce_app_data_and_source() {
+        let produce = |app_data: Value, kind: &str| {
+            decode::<ProduceRequest>(json!({"transportId": "t", "kind": kind,
+                "rtpParameters": {}, "appData": app_data}))
+            .map_err(|e| e.to_string())
+        };
+        // Defaults by kind, with and without appData.
+        let r = decode::<ProduceRequest>(
+            json!({"transportId": "t", "kind": "video", "rtpParameters": {}}),
+        );
+        assert_eq!(
+            r.as_ref().map(ProduceRequest::source),
+            Ok(ProducerSource::Camera)
+        );
+        assert_eq!(r.map(|r| r.app_data()), Ok(json!({})));
+        assert_eq!(
+            produce(Value::Null, "audio").map(|r| r.source()),
+            Ok(ProducerSource::Microphone)
+        );
+        assert_eq!(
+            produce(json!({"label": "x"}), "audio").map(|r| r.source()),
+            Ok(ProducerSource::Microphone)
+        );
+        // Explicit sources, app data kept as given.
+        let r = produce(
+            json!({"source": "screen", "label": "Alice's screen"}),
+            "video",
+        );
+        assert_eq!(
+            r.as_ref().map(ProduceRequest::source),
+            Ok(ProducerSource::Screen)
+        );
+        assert_eq!(
+            r.map(|r| r.app_data()),
+            Ok(json!({"source": "screen", "label": "Alice's screen"}))
+        );
+        assert_eq!(
+            produce(json!({"source": "screen-audio"}), "audio").map(|r| r.source()),
+            Ok(ProducerSource::ScreenAudio)
+        );
+        // Refused: not an object, unknown source, source of the other kind, too large.
+        assert_eq!(
+            produce(json!("camera"), "video").map(|_| ()),
+            Err("Invalid payload: appData must be an object".into())
+        );
+        assert_eq!(
+            produce(json!({"source": "webcam"}), "video").map(|_| ()),
+            Err("Invalid payload: appData.source must be one of \"camera\", \"microphone\", \"screen\", \"screen-audio\"".into())
+        );
+        assert!(produce(json!({"source": 3}), "video").is_err());
+        assert_eq!(
+            produce(json!({"source": "microphone"}), "video").map(|_| ()),
+            Err(
+                "Invalid payload: appData.source \"microphone\" is for audio tracks, not video"
+                    .into()
+            )
+        );
+        let fits = json!({"x": "a".repeat(MAX_APP_DATA_BYTES - 8)}); // {"x":"…"} = len + 8
+        assert!(produce(fits, "video").is_ok());
+        let big = json!({"x": "a".repeat(MAX_APP_DATA_BYTES - 7)});
+        assert_eq!(
+            produce(big, "video").map(|_| ()),
+            Err(format!(
+                "Invalid payload: appData is too large (1025 bytes, at most {MAX_APP_DATA_BYTES})"
+            ))
+        );
+    }
+
+    #[test]
+    fn in_call_requests_validate() {
+        let e = |r: Result<(), PayloadError>| r.map_err(|e| e.to_string());
+        assert!(decode::<PauseProducerRequest>(json!({"producerId": "p"})).is_ok());
+        assert!(decode::<ResumeProducerRequest>(json!({})).is_err());
+        assert!(decode::<PauseConsumerRequest>(json!({"consumerId": ""})).is_err());
+        assert!(decode::<RequestKeyFrameRequest>(json!({"consumerId": 5})).is_err());
+        let layers = |v| decode::<SetPreferredLayersRequest>(v).map(|r| r.layers());
+        assert_eq!(
+            layers(json!({"consumerId": "c", "spatialLayer": 2})),
+            Ok((2, None))
+        );
+        assert_eq!(
+            layers(json!({"consumerId": "c", "spatialLayer": 0, "temporalLayer": 1})),
+            Ok((0, Some(1)))
+        );
+        assert_eq!(
+            layers(json!({"consumerId": "c", "spatialLayer": 1, "temporalLayer": null})),
+            Ok((1, None))
+        );
+        assert_eq!(
+            e(layers(json!({"consumerId": "c", "spatialLayer": -1})).map(|_| ())),
+            Err("Invalid payload: spatialLayer must be an integer from 0 to 255".into())
+        );
+        assert!(layers(json!({"consumerId": "c", "spatialLayer": 256})).is_err());
+        assert!(layers(json!({"consumerId": "c", "spatialLayer": 1.5})).is_err());
+        assert!(layers(json!({"consumerId": "c", "spatialLayer": "1"})).is_err());
+        assert!(layers(json!({"consumerId": "c"})).is_err());
+        assert!(
+            layers(json!({"consumerId": "c", "spatialLayer": 1, "temporalLayer": 999})).is_err()
+        );
+        let priority = |v| decode::<SetConsumerPriorityRequest>(v).map(|r| r.priority());
+        assert_eq!(priority(json!({"consumerId": "c", "priority": 1})), Ok(1));
+        assert_eq!(
+            priority(json!({"consumerId": "c", "priority": 255})),
+            Ok(255)
+        );
+        for bad in [
+            json!(0),
+            json!(256),
+            json!(-3),
+            json!(2.5),
+            json!("7"),
+            json!(null),
+        ] {
+            assert!(
+                priority(json!({"consumerId": "c", "priority": bad})).is_err(),
+                "priority {bad} accepted"
+            );
+        }
+        assert_eq!(
+            e(priority(json!({"consumerId": "c", "priority": 0})).map(|_| ())),
+            Err("Invalid payload: priority must be an integer from 1 to 255".into())
+        );
     }
 
     #[test]

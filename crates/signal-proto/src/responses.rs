@@ -1,6 +1,7 @@
 //! Ack payloads (server → client callbacks).
 
 use crate::info::{ConversationInfo, ParticipantInfo};
+use crate::producer::ProducerSource;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -32,12 +33,55 @@ impl SuccessResponse {
     pub const OK: SuccessResponse = SuccessResponse { success: true };
 }
 
-/// `createRoom` ack: `{ rtpCapabilities }`.
+/// `createRoom` ack: `{ rtpCapabilities, participants, activeSpeaker }` (the last two are
+/// Huddle additions: the room as it is, so a late joiner can draw it at once).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateRoomResponse {
     /// Router RTP capabilities for `device.load()`.
     pub rtp_capabilities: Value,
+    /// Every other participant of the room, in join order.
+    pub participants: Vec<RoomParticipant>,
+    /// The current dominant speaker; always `null` until active-speaker detection exists.
+    pub active_speaker: Option<ActiveSpeaker>,
+}
+
+/// One other participant in the `createRoom` ack:
+/// `{ socketId, participantInfo, producers: [{id, kind, source, paused}] }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomParticipant {
+    /// The participant's socket.
+    pub socket_id: String,
+    /// Who it is.
+    pub participant_info: ParticipantInfo,
+    /// Its producers, in creation order.
+    pub producers: Vec<ParticipantProducer>,
+}
+
+/// One producer of a [`RoomParticipant`]: `{ id, kind, source, paused }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParticipantProducer {
+    /// Producer id.
+    pub id: String,
+    /// `"audio"` / `"video"`.
+    pub kind: String,
+    /// What the track carries.
+    pub source: ProducerSource,
+    /// Whether its owner paused it (muted).
+    pub paused: bool,
+}
+
+/// The dominant speaker of a room: `{ socketId, userId, producerId }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveSpeaker {
+    /// The speaker's socket.
+    pub socket_id: String,
+    /// The speaker's user id.
+    pub user_id: String,
+    /// The audio producer that speaks.
+    pub producer_id: String,
 }
 
 /// `produce` ack: `{ id }`.
@@ -47,7 +91,8 @@ pub struct ProduceResponse {
     pub id: String,
 }
 
-/// `consume` ack: `{ id, producerId, kind, rtpParameters }`.
+/// `consume` ack: `{ id, producerId, kind, rtpParameters, producerPaused, appData, type }`
+/// (the last three are Huddle additions).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsumeResponse {
@@ -59,9 +104,17 @@ pub struct ConsumeResponse {
     pub kind: String,
     /// RTP parameters for `recvTransport.consume()`.
     pub rtp_parameters: Value,
+    /// Whether the producer's owner has paused it (muted).
+    pub producer_paused: bool,
+    /// The producer's application data (as given to `produce`, `{}` when none).
+    pub app_data: Value,
+    /// `"simple"`, `"simulcast"` or `"svc"`: how the consumer forwards layers.
+    #[serde(rename = "type")]
+    pub consumer_type: String,
 }
 
-/// One entry of `getProducers`: `{ id, kind, socketId, participantInfo }`.
+/// One entry of `getProducers`: `{ id, kind, socketId, participantInfo, paused, source,
+/// appData }` (the last three are Huddle additions).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProducerEntry {
@@ -73,6 +126,12 @@ pub struct ProducerEntry {
     pub socket_id: String,
     /// Who produces it.
     pub participant_info: ParticipantInfo,
+    /// Whether its owner paused it (muted).
+    pub paused: bool,
+    /// What the track carries.
+    pub source: ProducerSource,
+    /// The application data given to `produce` (`{}` when none).
+    pub app_data: Value,
 }
 
 /// `getProducers` ack: `{ producers }`.
@@ -110,4 +169,93 @@ pub struct ActiveCallsResponse {
 pub struct RestartIceResponse {
     /// New ICE parameters for `transport.restartIce()`.
     pub ice_parameters: Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn alice() -> ParticipantInfo {
+        ParticipantInfo {
+            user_id: "1".into(),
+            name: "Alice".into(),
+            avatar: None,
+        }
+    }
+
+    #[test]
+    fn create_room_ack_keeps_rtp_capabilities_and_adds_the_snapshot() {
+        let ack = CreateRoomResponse {
+            rtp_capabilities: json!({"codecs": []}),
+            participants: vec![RoomParticipant {
+                socket_id: "s1".into(),
+                participant_info: alice(),
+                producers: vec![ParticipantProducer {
+                    id: "p1".into(),
+                    kind: "audio".into(),
+                    source: ProducerSource::Microphone,
+                    paused: true,
+                }],
+            }],
+            active_speaker: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&ack).ok(),
+            Some(json!({
+                "rtpCapabilities": {"codecs": []},
+                "participants": [{
+                    "socketId": "s1",
+                    "participantInfo": {"userId": "1", "name": "Alice", "avatar": null},
+                    "producers": [{"id": "p1", "kind": "audio", "source": "microphone", "paused": true}],
+                }],
+                "activeSpeaker": null,
+            }))
+        );
+        let speaker = ActiveSpeaker {
+            socket_id: "s1".into(),
+            user_id: "1".into(),
+            producer_id: "p1".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&speaker).ok(),
+            Some(json!({"socketId": "s1", "userId": "1", "producerId": "p1"}))
+        );
+    }
+
+    #[test]
+    fn consume_ack_and_producer_entry_shapes() {
+        let ack = ConsumeResponse {
+            id: "c".into(),
+            producer_id: "p".into(),
+            kind: "video".into(),
+            rtp_parameters: json!({}),
+            producer_paused: false,
+            app_data: json!({"source": "screen"}),
+            consumer_type: "simulcast".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&ack).ok(),
+            Some(
+                json!({"id": "c", "producerId": "p", "kind": "video", "rtpParameters": {},
+                        "producerPaused": false, "appData": {"source": "screen"},
+                        "type": "simulcast"})
+            )
+        );
+        let entry = ProducerEntry {
+            id: "p".into(),
+            kind: "audio".into(),
+            socket_id: "s".into(),
+            participant_info: alice(),
+            paused: true,
+            source: ProducerSource::ScreenAudio,
+            app_data: json!({}),
+        };
+        assert_eq!(
+            serde_json::to_value(&entry).ok(),
+            Some(json!({"id": "p", "kind": "audio", "socketId": "s",
+                        "participantInfo": {"userId": "1", "name": "Alice", "avatar": null},
+                        "paused": true, "source": "screen-audio", "appData": {}}))
+        );
+    }
 }

@@ -2,7 +2,9 @@
 
 use crate::ids::NumericId;
 use crate::info::{CallerInfo, ConversationInfo, ParticipantInfo};
+use crate::producer::ProducerSource;
 use serde::Serialize;
+use serde_json::Value;
 
 /// `group_call_incoming`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,7 +68,8 @@ pub struct GroupCallError {
     pub message: String,
 }
 
-/// `newProducer`.
+/// `newProducer`: `{ producerId, kind, socketId, participantInfo, paused, source, appData }`
+/// (the last three are Huddle additions).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewProducer {
@@ -78,6 +81,37 @@ pub struct NewProducer {
     pub socket_id: String,
     /// Who produces it.
     pub participant_info: ParticipantInfo,
+    /// Whether it is paused (muted).
+    pub paused: bool,
+    /// What the track carries.
+    pub source: ProducerSource,
+    /// The application data given to `produce` (`{}` when none).
+    pub app_data: Value,
+}
+
+/// `producerPaused` / `producerResumed` (Huddle additions): `{ producerId, socketId, kind }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProducerPauseChange {
+    /// Producer id.
+    pub producer_id: String,
+    /// Socket that owns it.
+    pub socket_id: String,
+    /// `"audio"` / `"video"`.
+    pub kind: String,
+}
+
+/// `consumerLayersChanged` (Huddle addition): `{ consumerId, spatialLayer, temporalLayer }`,
+/// both layers `null` when the consumer forwards nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerLayersChanged {
+    /// Consumer id.
+    pub consumer_id: String,
+    /// Spatial layer now forwarded.
+    pub spatial_layer: Option<u8>,
+    /// Temporal layer now forwarded.
+    pub temporal_layer: Option<u8>,
 }
 
 /// `participantLeft`.
@@ -176,11 +210,42 @@ mod tests {
                 name: "A".into(),
                 avatar: None,
             },
+            paused: false,
+            source: ProducerSource::Microphone,
+            app_data: json!({"label": "mic"}),
         };
         assert_eq!(
             serde_json::to_value(&np).ok(),
             Some(json!({"producerId": "p", "kind": "audio", "socketId": "s",
-                        "participantInfo": {"userId": "42", "name": "A", "avatar": null}}))
+                        "participantInfo": {"userId": "42", "name": "A", "avatar": null},
+                        "paused": false, "source": "microphone", "appData": {"label": "mic"}}))
+        );
+        let paused = ProducerPauseChange {
+            producer_id: "p".into(),
+            socket_id: "s".into(),
+            kind: "video".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&paused).ok(),
+            Some(json!({"producerId": "p", "socketId": "s", "kind": "video"}))
+        );
+        let layers = ConsumerLayersChanged {
+            consumer_id: "c".into(),
+            spatial_layer: Some(2),
+            temporal_layer: Some(1),
+        };
+        assert_eq!(
+            serde_json::to_value(&layers).ok(),
+            Some(json!({"consumerId": "c", "spatialLayer": 2, "temporalLayer": 1}))
+        );
+        let none = ConsumerLayersChanged {
+            consumer_id: "c".into(),
+            spatial_layer: None,
+            temporal_layer: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&none).ok(),
+            Some(json!({"consumerId": "c", "spatialLayer": null, "temporalLayer": null}))
         );
     }
 }

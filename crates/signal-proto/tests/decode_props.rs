@@ -23,6 +23,13 @@ fn decode_all(v: &Value) {
     let _ = decode::<ResumeConsumerRequest>(v.clone());
     let _ = decode::<RestartIceRequest>(v.clone());
     let _ = decode::<CloseProducerRequest>(v.clone());
+    let _ = decode::<ProduceRequest>(v.clone()).map(|r| (r.source(), r.app_data()));
+    let _ = decode::<PauseProducerRequest>(v.clone());
+    let _ = decode::<ResumeProducerRequest>(v.clone());
+    let _ = decode::<PauseConsumerRequest>(v.clone());
+    let _ = decode::<RequestKeyFrameRequest>(v.clone());
+    let _ = decode::<SetPreferredLayersRequest>(v.clone()).map(|r| r.layers());
+    let _ = decode::<SetConsumerPriorityRequest>(v.clone()).map(|r| r.priority());
     let _ = decode::<GroupCallInitiateRequest>(v.clone()).map(|r| r.call_type());
     let _ = decode::<GetActiveCallsRequest>(v.clone());
 }

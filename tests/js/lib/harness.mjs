@@ -320,19 +320,23 @@ export async function enterRoom(socket, roomId, client, { rtpCapabilities } = {}
   // With `rtpCapabilities` given, the socket is assumed to be in the room
   // already (createRoom was sent by the caller) and createRoom is skipped.
   const created = rtpCapabilities
-    ? { rtpCapabilities }
+    ? { rtpCapabilities, participants: [], activeSpeaker: null }
     : await request(socket, 'createRoom', { roomId });
   assert.ok(created.rtpCapabilities && Array.isArray(created.rtpCapabilities.codecs),
     `createRoom ack has rtpCapabilities.codecs: ${JSON.stringify(created)}`);
-  assert.deepEqual(Object.keys(created), ['rtpCapabilities'], 'createRoom ack keys');
+  // The seeds' `rtpCapabilities`, plus Huddle's room snapshot (additions only).
+  assert.deepEqual(Object.keys(created).sort(), ['activeSpeaker', 'participants', 'rtpCapabilities'],
+    'createRoom ack keys');
+  assert.ok(Array.isArray(created.participants), 'createRoom ack participants is an array');
   const device = newDevice(client);
   await device.load({ routerRtpCapabilities: created.rtpCapabilities });
 
   const call = {
     socket, roomId, client, device,
     rtpCapabilities: created.rtpCapabilities,
+    created,
     connectAcks: [], // { direction, transportId, ack }
-    produceAcks: [], // { kind, ack }
+    produceAcks: [], // { kind, ack, payload }
     consumers: [],
     producers: [],
   };
@@ -366,10 +370,14 @@ export async function enterRoom(socket, roomId, client, { rtpCapabilities } = {}
         }, errback);
     });
   }
-  call.sendTransport.on('produce', ({ kind, rtpParameters }, callback, errback) => {
-    emitAck(socket, 'produce', { transportId: call.sendTransport.id, kind, rtpParameters })
+  call.sendTransport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
+    // mediasoup-client always passes an appData object ({} by default); forward it only when
+    // the test set something, so the seeds' payload shape stays the common case.
+    const payload = { transportId: call.sendTransport.id, kind, rtpParameters };
+    if (appData && Object.keys(appData).length > 0) payload.appData = appData;
+    emitAck(socket, 'produce', payload)
       .then((ack) => {
-        call.produceAcks.push({ kind, ack });
+        call.produceAcks.push({ kind, ack, payload });
         if (ack && typeof ack.id === 'string' && !ack.error) callback({ id: ack.id });
         else errback(new Error(`produce(${kind}) ack: ${JSON.stringify(ack)}`));
       }, errback);
@@ -377,11 +385,14 @@ export async function enterRoom(socket, roomId, client, { rtpCapabilities } = {}
   return call;
 }
 
-/** Produces the given kinds ('audio', 'video') on the call's send transport. */
-export async function produce(call, kinds = ['audio', 'video']) {
+/**
+ * Produces the given kinds ('audio', 'video') on the call's send transport.
+ * `options` (e.g. `{ appData, encodings }`) go to `sendTransport.produce()`.
+ */
+export async function produce(call, kinds = ['audio', 'video'], options = {}) {
   const out = [];
   for (const kind of kinds) {
-    const producer = await call.sendTransport.produce({ track: fakeTrack(kind) });
+    const producer = await call.sendTransport.produce({ track: fakeTrack(kind), ...options });
     call.producers.push(producer);
     out.push(producer);
   }
@@ -399,7 +410,12 @@ export async function consume(call, producerId) {
     rtpCapabilities: call.device.rtpCapabilities,
   });
   assert.ok(ack && !ack.error, `consume(${producerId}) ack: ${JSON.stringify(ack)}`);
-  assert.deepEqual(Object.keys(ack).sort(), ['id', 'kind', 'producerId', 'rtpParameters'], 'consume ack keys');
+  // The seeds' four fields, plus Huddle's producerPaused / appData / type (additions only).
+  assert.deepEqual(Object.keys(ack).sort(),
+    ['appData', 'id', 'kind', 'producerId', 'producerPaused', 'rtpParameters', 'type'], 'consume ack keys');
+  assert.equal(typeof ack.producerPaused, 'boolean', 'consume ack producerPaused');
+  assert.ok(ack.appData && typeof ack.appData === 'object' && !Array.isArray(ack.appData), 'consume ack appData');
+  assert.ok(['simple', 'simulcast', 'svc'].includes(ack.type), `consume ack type ${ack.type}`);
   assert.equal(typeof ack.id, 'string', 'consume ack id');
   assert.equal(ack.producerId, producerId, 'consume ack producerId');
   assert.ok(ack.kind === 'audio' || ack.kind === 'video', `consume ack kind ${ack.kind}`);

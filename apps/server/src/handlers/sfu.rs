@@ -1,15 +1,19 @@
-//! The SFU events: `createRoom` … `leaveRoom`, plus `restartIce` and `closeProducer`.
+//! The SFU events: `createRoom` … `leaveRoom`, plus `restartIce`, `closeProducer` and the
+//! in-call controls (`pauseProducer` / `resumeProducer`, `pauseConsumer`,
+//! `setConsumerPreferredLayers`, `setConsumerPriority`, `requestKeyFrame`).
 
 use super::{reply, reply_error};
 use crate::app::App;
 use call_domain::Directory as _;
-use call_domain::{CallError, JoinRoom};
-use media_sfu::SfuError;
+use call_domain::{CallError, JoinRoom, ProducerMeta};
+use media_sfu::{ConsumerType, Layers, MediaConsumer, SfuError};
 use serde_json::Value;
 use signal_proto::errors;
 use signal_proto::requests::{
-    CloseProducerRequest, ConnectTransportRequest, ConsumeRequest, CreateRoomRequest,
-    CreateTransportRequest, ProduceRequest, RestartIceRequest, ResumeConsumerRequest, decode,
+    CloseProducerRequest, ConnectTransportRequest, ConsumeRequest, ConsumerIdRequest,
+    CreateRoomRequest, CreateTransportRequest, ProduceRequest, ProducerIdRequest,
+    RestartIceRequest, ResumeConsumerRequest, SetConsumerPriorityRequest,
+    SetPreferredLayersRequest, decode,
 };
 use signal_proto::responses::{
     ConsumeResponse, CreateRoomResponse, ProduceResponse, ProducersResponse, RestartIceResponse,
@@ -73,15 +77,22 @@ pub async fn create_room(app: &App, sid: &str, data: Value, ack: AckSender) {
         conversation: app.display.conversation_info(&conversation),
         members,
     };
-    let joined = app.state.lock().join_room(sid, join);
+    // The snapshot is taken under the same lock as the join: nothing can happen between.
+    let joined = {
+        let mut st = app.state.lock();
+        st.join_room(sid, join)
+            .map(|joined| (joined, st.room_snapshot_for(sid).unwrap_or_default()))
+    };
     match joined {
-        Ok((router, effects)) => {
+        Ok(((router, effects), participants)) => {
             tracing::info!(room = %room_id, user = %user, "joined room");
             app.apply(effects);
             reply(
                 ack,
                 &CreateRoomResponse {
                     rtp_capabilities: router.rtp_capabilities(),
+                    participants,
+                    active_speaker: None,
                 },
             );
         }
@@ -132,7 +143,8 @@ pub async fn connect_transport(app: &App, sid: &str, data: Value, ack: AckSender
     }
 }
 
-/// `produce {transportId, kind, rtpParameters}` → `{id}`, `newProducer` to the room.
+/// `produce {transportId, kind, rtpParameters, appData?}` → `{id}`, `newProducer` to the
+/// room (with `appData.source`, defaulted by kind, and the application data).
 pub async fn produce(app: &App, sid: &str, data: Value, ack: AckSender) {
     let req: ProduceRequest = decode_or_reply!(data, ack);
     let found = app.state.lock().produce_target(sid, &req.transport_id);
@@ -140,19 +152,24 @@ pub async fn produce(app: &App, sid: &str, data: Value, ack: AckSender) {
         Ok(t) => t,
         Err(e) => return reply_error(ack, e),
     };
+    let meta = ProducerMeta {
+        source: req.source(),
+        app_data: req.app_data(),
+    };
     let producer = match transport.produce(&req.kind, req.rtp_parameters).await {
         Ok(p) => p,
         Err(e) => return reply_error(ack, e),
     };
     let id = producer.id();
     let kind = producer.kind().to_owned();
-    let added = app
-        .state
-        .lock()
-        .add_producer(sid, epoch, id.clone(), kind, Arc::new(producer));
+    let source = meta.source;
+    let added =
+        app.state
+            .lock()
+            .add_producer_with(sid, epoch, id.clone(), kind, meta, Arc::new(producer));
     match added {
         Ok(effects) => {
-            tracing::info!(producer = %id, kind = %req.kind, "producing");
+            tracing::info!(producer = %id, kind = %req.kind, source = source.as_str(), "producing");
             reply(ack, &ProduceResponse { id });
             app.apply(effects);
         }
@@ -169,8 +186,9 @@ pub fn get_producers(app: &App, sid: &str, ack: AckSender) {
     }
 }
 
-/// `consume {transportId, producerId, rtpCapabilities}` → a paused consumer.
-pub async fn consume(app: &App, sid: &str, data: Value, ack: AckSender) {
+/// `consume {transportId, producerId, rtpCapabilities}` → a paused consumer, with the
+/// producer's paused flag and application data and the consumer's type.
+pub async fn consume(app: &Arc<App>, sid: &str, data: Value, ack: AckSender) {
     let req: ConsumeRequest = decode_or_reply!(data, ack);
     let target = app
         .state
@@ -202,23 +220,68 @@ pub async fn consume(app: &App, sid: &str, data: Value, ack: AckSender) {
         }
         Err(e) => return reply_error(ack, e),
     };
-    let response = ConsumeResponse {
-        id: consumer.id(),
-        producer_id: consumer.producer_id(),
-        kind: consumer.kind().to_owned(),
-        rtp_parameters: consumer.rtp_parameters(),
+    let (id, producer_id) = (consumer.id(), consumer.producer_id());
+    let consumer = Arc::new(consumer);
+    // The producer's state is read under the same lock as the attach, so the ack and the
+    // `producerPaused` / `producerResumed` events the socket gets agree.
+    let added = {
+        let mut st = app.state.lock();
+        st.add_consumer(
+            sid,
+            target.epoch,
+            id.clone(),
+            producer_id.clone(),
+            consumer.clone(),
+        )
+        .map(|()| st.producer_view(sid, &producer_id))
     };
-    let added = app.state.lock().add_consumer(
-        sid,
-        target.epoch,
-        response.id.clone(),
-        response.producer_id.clone(),
-        Arc::new(consumer),
-    );
-    match added {
-        Ok(()) => reply(ack, &response),
-        Err(e) => reply_error(ack, e),
+    let view = match added {
+        Ok(view) => view,
+        Err(e) => return reply_error(ack, e),
+    };
+    if consumer.consumer_type() != ConsumerType::Simple {
+        watch_layers(app, sid, target.epoch, &consumer);
     }
+    reply(
+        ack,
+        &ConsumeResponse {
+            rtp_parameters: consumer.rtp_parameters(),
+            kind: consumer.kind().to_owned(),
+            producer_paused: view
+                .as_ref()
+                .map_or_else(|| consumer.producer_paused(), |v| v.paused),
+            app_data: view.map_or_else(|| Value::Object(Default::default()), |v| v.meta.app_data),
+            consumer_type: consumer.consumer_type().as_str().to_owned(),
+            id,
+            producer_id,
+        },
+    );
+}
+
+/// Tell the socket (`consumerLayersChanged`) whenever the layers `consumer` forwards change.
+/// mediasoup reports on its own thread; a channel hands the reports, in order, to a task that
+/// ends when the consumer (and with it the callback's sender) is gone.
+fn watch_layers(app: &Arc<App>, sid: &str, epoch: u64, consumer: &MediaConsumer) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<Layers>>();
+    consumer.on_layers_change(move |layers| {
+        let _ = tx.send(layers);
+    });
+    let weak = Arc::downgrade(app);
+    let (sid, consumer_id) = (sid.to_owned(), consumer.id());
+    tokio::spawn(async move {
+        while let Some(layers) = rx.recv().await {
+            let Some(app) = weak.upgrade() else {
+                return;
+            };
+            let layers = layers.map(|l| (l.spatial, l.temporal));
+            tracing::debug!(consumer = %consumer_id, ?layers, "consumer layers changed");
+            let effects =
+                app.state
+                    .lock()
+                    .consumer_layers_changed(&sid, epoch, &consumer_id, layers);
+            app.apply(effects);
+        }
+    });
 }
 
 /// `resumeConsumer {consumerId}`: resume (and request a key frame for video).
@@ -269,4 +332,99 @@ pub fn close_producer(app: &App, sid: &str, data: Value, ack: AckSender) {
         }
         Err(e) => reply_error(ack, e),
     }
+}
+
+/// `pauseProducer` / `resumeProducer {producerId}` (Huddle addition): pause or resume one of
+/// the socket's own producers in the worker, then `producerPaused` / `producerResumed` to the
+/// rest of the room. Idempotent: repeating it succeeds and announces nothing new.
+pub async fn set_producer_paused(app: &App, sid: &str, data: Value, ack: AckSender, paused: bool) {
+    let req: ProducerIdRequest = decode_or_reply!(data, ack);
+    let found = app.state.lock().own_producer(sid, &req.producer_id);
+    let (producer, epoch) = match found {
+        Ok(p) => p,
+        Err(e) => return reply_error(ack, e),
+    };
+    let done = if paused {
+        producer.pause().await
+    } else {
+        producer.resume().await
+    };
+    match done {
+        Ok(()) => {}
+        Err(SfuError::Closed) => return reply_error(ack, CallError::ProducerNotFound),
+        Err(e) => return reply_error(ack, e),
+    }
+    let changed = app
+        .state
+        .lock()
+        .set_producer_paused(sid, epoch, &req.producer_id, paused);
+    match changed {
+        Ok(effects) => {
+            if !effects.is_empty() {
+                tracing::info!(producer = %req.producer_id, paused, "producer pause changed");
+            }
+            app.apply(effects);
+            reply(ack, &SuccessResponse::OK);
+        }
+        Err(e) => reply_error(ack, e),
+    }
+}
+
+/// Run one media operation on one of the socket's consumers and ack `{success: true}`; an
+/// unknown (or foreign) consumer, or one closed meanwhile, is "Consumer not found".
+async fn on_consumer<F, Fut>(app: &App, sid: &str, consumer_id: &str, ack: AckSender, op: F)
+where
+    F: FnOnce(Arc<MediaConsumer>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), SfuError>>,
+{
+    let found = app.state.lock().consumer(sid, consumer_id);
+    let consumer = match found {
+        Ok(c) => c,
+        Err(e) => return reply_error(ack, e),
+    };
+    match op(consumer).await {
+        Ok(()) => reply(ack, &SuccessResponse::OK),
+        Err(SfuError::Closed) => reply_error(ack, CallError::ConsumerNotFound),
+        Err(e) => reply_error(ack, e),
+    }
+}
+
+/// `pauseConsumer {consumerId}` (Huddle addition): stop forwarding to this socket (a hidden
+/// tile, an app in the background); `resumeConsumer` starts it again.
+pub async fn pause_consumer(app: &App, sid: &str, data: Value, ack: AckSender) {
+    let req: ConsumerIdRequest = decode_or_reply!(data, ack);
+    on_consumer(app, sid, &req.consumer_id, ack, |c| async move {
+        c.pause().await
+    })
+    .await;
+}
+
+/// `setConsumerPreferredLayers {consumerId, spatialLayer, temporalLayer?}` (Huddle addition):
+/// the highest layers to forward; the actual ones are reported by `consumerLayersChanged`.
+pub async fn set_preferred_layers(app: &App, sid: &str, data: Value, ack: AckSender) {
+    let req: SetPreferredLayersRequest = decode_or_reply!(data, ack);
+    let (spatial, temporal) = req.layers();
+    on_consumer(app, sid, &req.consumer_id, ack, |c| async move {
+        c.set_preferred_layers(Layers { spatial, temporal }).await
+    })
+    .await;
+}
+
+/// `setConsumerPriority {consumerId, priority}` (Huddle addition): 1–255.
+pub async fn set_consumer_priority(app: &App, sid: &str, data: Value, ack: AckSender) {
+    let req: SetConsumerPriorityRequest = decode_or_reply!(data, ack);
+    let priority = req.priority();
+    on_consumer(app, sid, &req.consumer_id, ack, |c| async move {
+        c.set_priority(priority).await
+    })
+    .await;
+}
+
+/// `requestKeyFrame {consumerId}` (Huddle addition).
+pub async fn request_key_frame(app: &App, sid: &str, data: Value, ack: AckSender) {
+    let req: ConsumerIdRequest = decode_or_reply!(data, ack);
+    on_consumer(app, sid, &req.consumer_id, ack, |c| async move {
+        c.request_key_frame().await
+    })
+    .await;
 }

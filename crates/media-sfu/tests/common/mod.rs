@@ -1,5 +1,7 @@
 //! Helpers shared by the media tests: plain-RTP producers and receivers.
 
+#![allow(dead_code)] // each test binary uses a part of it
+
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::net::UdpSocket;

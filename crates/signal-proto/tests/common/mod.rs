@@ -20,6 +20,11 @@ pub const SFU_KEYS: &[&str] = &[
     "conversationId",
     "callType",
     "userId",
+    "appData",
+    "source",
+    "spatialLayer",
+    "temporalLayer",
+    "priority",
 ];
 
 /// Field names of the mesh and 1:1 requests (`mesh.rs`, `direct.rs`) and of `join`.
