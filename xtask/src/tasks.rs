@@ -13,10 +13,19 @@ use crate::{cmd, setup};
 /// Address `cargo xtask run` listens on.
 const LISTEN: &str = "0.0.0.0:8000";
 
-/// `cargo build -p huddle --bin huddle` (debug profile).
+/// `cargo build -p huddle --bin huddle --example chat_host` (debug profile; the example chat
+/// host is driven by `tests/js/embedding.test.mjs`).
 fn build_huddle(ws: &Path) -> Command {
     let mut cmd = cmd::cargo(ws);
-    cmd.args(["build", "-p", "huddle", "--bin", "huddle"]);
+    cmd.args([
+        "build",
+        "-p",
+        "huddle",
+        "--bin",
+        "huddle",
+        "--example",
+        "chat_host",
+    ]);
     cmd
 }
 

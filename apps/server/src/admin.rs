@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -42,6 +42,10 @@ pub fn routes(app: Arc<App>, token: Option<String>) -> Router {
         .route(
             "/api/v1/calls/{conversation_id}/participants/{user_id}",
             delete(remove_participant),
+        )
+        .route(
+            "/api/v1/calls/{conversation_id}/participants/{user_id}/mute",
+            post(mute),
         )
         .route(
             "/api/v1/conversations/{conversation_id}/calls",
@@ -77,7 +81,11 @@ async fn authorize(State(s): State<AdminState>, request: Request, next: Next) ->
 }
 
 fn control_error(e: &ControlError) -> Response {
-    error(StatusCode::NOT_FOUND, &e.to_string())
+    let status = match e {
+        ControlError::InvalidKind => StatusCode::BAD_REQUEST,
+        _ => StatusCode::NOT_FOUND,
+    };
+    error(status, &e.to_string())
 }
 
 async fn list_calls(State(s): State<AdminState>) -> Response {
@@ -93,7 +101,7 @@ async fn list_calls(State(s): State<AdminState>) -> Response {
                     "userId": p.user_id,
                     "socketId": p.socket_id,
                     "producers": p.producers.iter().map(|pr| json!({
-                        "id": pr.id, "kind": pr.kind,
+                        "id": pr.id, "kind": pr.kind, "source": pr.source, "paused": pr.paused,
                     })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             })
@@ -115,6 +123,26 @@ async fn remove_participant(
 ) -> Response {
     match s.handle.remove_participant(&conversation_id, &user_id) {
         Ok(()) => Json(json!({ "success": true })).into_response(),
+        Err(e) => control_error(&e),
+    }
+}
+
+/// The body of a mute: `{kind: "audio" | "video"}`.
+#[derive(Debug, Deserialize)]
+struct MuteBody {
+    kind: String,
+}
+
+async fn mute(
+    State(s): State<AdminState>,
+    Path((conversation_id, user_id)): Path<(String, String)>,
+    body: Result<Json<MuteBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return control_error(&ControlError::InvalidKind);
+    };
+    match s.handle.mute(&conversation_id, &user_id, &body.kind).await {
+        Ok(paused) => Json(json!({ "success": true, "paused": paused })).into_response(),
         Err(e) => control_error(&e),
     }
 }

@@ -35,6 +35,10 @@ pub struct ProducerInfo {
     pub id: String,
     /// `"audio"` / `"video"`.
     pub kind: String,
+    /// `"camera"`, `"microphone"`, `"screen"` or `"screen-audio"`.
+    pub source: String,
+    /// Whether it is paused.
+    pub paused: bool,
 }
 
 /// A control operation was refused.
@@ -46,6 +50,9 @@ pub enum ControlError {
     /// The user is not in that call.
     #[error("{}", signal_proto::errors::USER_NOT_IN_CALL)]
     UserNotInCall,
+    /// A mute named a kind other than `"audio"` / `"video"`.
+    #[error("kind must be \"audio\" or \"video\"")]
+    InvalidKind,
 }
 
 impl From<CallError> for ControlError {
@@ -102,6 +109,8 @@ impl HuddleHandle {
                             .map(|pr| ProducerInfo {
                                 id: pr.id,
                                 kind: pr.kind,
+                                source: pr.source,
+                                paused: pr.paused,
                             })
                             .collect(),
                     })
@@ -117,6 +126,41 @@ impl HuddleHandle {
         tracing::info!(room = %conversation_id, "call ended by an operator");
         self.app.apply(effects);
         Ok(())
+    }
+
+    /// Mute `user_id` in the call of `conversation_id`: pause the user's producers of `kind`
+    /// (`"audio"` or `"video"`) in the worker; every participant, the user too, gets
+    /// `producerPaused {producerId, socketId, kind, by: "admin"}`. Returns how many producers
+    /// were paused (0 when all were paused already). The user may resume them
+    /// (`resumeProducer`), as with a mute request in any call app.
+    pub async fn mute(
+        &self,
+        conversation_id: &str,
+        user_id: &str,
+        kind: &str,
+    ) -> Result<usize, ControlError> {
+        if kind != "audio" && kind != "video" {
+            return Err(ControlError::InvalidKind);
+        }
+        let targets = self
+            .app
+            .state
+            .lock()
+            .mute_targets(conversation_id, user_id, kind)?;
+        let mut paused = 0;
+        for target in targets {
+            if let Err(e) = target.producer.pause().await {
+                tracing::warn!(producer = %target.producer_id, error = %e, "mute: pause failed");
+                continue;
+            }
+            let effects = self.app.state.lock().admin_paused(&target);
+            if !effects.is_empty() {
+                paused += 1;
+            }
+            self.app.apply(effects);
+        }
+        tracing::info!(room = %conversation_id, user = %user_id, kind, paused, "muted by an operator");
+        Ok(paused)
     }
 
     /// Remove `user_id` from the call of `conversation_id`: the user's sockets get

@@ -7,7 +7,7 @@ use crate::lifecycle::{LeaveReason, Lifecycle};
 use crate::media::Media;
 use crate::state::CallState;
 use crate::{SocketId, UserId};
-use signal_proto::server_events::RemovedFromRoom;
+use signal_proto::server_events::{ProducerPauseChange, RemovedFromRoom};
 
 impl<M: Media> CallState<M> {
     /// Lifecycle facts recorded since the last call, in order (SFU rooms first, then 1:1
@@ -94,11 +94,74 @@ impl<M: Media> CallState<M> {
                         .map(|(id, slot)| ProducerSnapshot {
                             id: id.clone(),
                             kind: slot.kind.clone(),
+                            source: slot.meta.source.as_str().to_owned(),
+                            paused: slot.paused,
                         })
                         .collect(),
                 })
                 .collect(),
         )
+    }
+
+    /// The producers of `kind` of `user` in the call of `room_id` that are not paused yet, for
+    /// an operator's mute: `(socket, epoch, producer id, handle)`.
+    pub fn mute_targets(
+        &self,
+        room_id: &str,
+        user: &str,
+        kind: &str,
+    ) -> Result<Vec<MuteTarget<M>>, CallError> {
+        let sockets = self.participant_sockets_of(room_id, user)?;
+        let room = self.rooms.get(room_id).ok_or(CallError::CallNotFound)?;
+        Ok(sockets
+            .iter()
+            .filter_map(|s| room.participants.get(s))
+            .flat_map(|p| {
+                p.producers
+                    .iter()
+                    .filter(|(_, slot)| slot.kind == kind && !slot.paused)
+                    .map(|(id, slot)| MuteTarget {
+                        socket: p.socket.clone(),
+                        epoch: p.epoch,
+                        producer_id: id.clone(),
+                        producer: slot.handle.clone(),
+                    })
+            })
+            .collect())
+    }
+
+    /// An operator's mute took effect in the media layer: mark the producer paused and tell
+    /// every participant, the owner too: `producerPaused {…, by: "admin"}`. Nothing when the
+    /// participant left (`epoch`), the producer closed, or it was paused already.
+    pub fn admin_paused(&mut self, target: &MuteTarget<M>) -> Vec<Effect> {
+        let Some(room_id) = self.room_of(&target.socket).map(str::to_owned) else {
+            return Vec::new();
+        };
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return Vec::new();
+        };
+        let Some(p) = room
+            .participants
+            .get_mut(&target.socket)
+            .filter(|p| p.epoch == target.epoch)
+        else {
+            return Vec::new();
+        };
+        let Some(slot) = p.producers.get_mut(&target.producer_id) else {
+            return Vec::new();
+        };
+        if slot.paused {
+            return Vec::new();
+        }
+        slot.paused = true;
+        let event = OutEvent::ProducerPaused(ProducerPauseChange {
+            producer_id: target.producer_id.clone(),
+            socket_id: target.socket.clone(),
+            kind: slot.kind.clone(),
+            by: Some(ProducerPauseChange::BY_ADMIN.to_owned()),
+        });
+        let everyone: Vec<SocketId> = room.participants.keys().cloned().collect();
+        Effect::emit(everyone, event).into_iter().collect()
     }
 
     /// Users in the call of `room_id`, with their sockets, in join order.
@@ -133,4 +196,21 @@ pub struct ProducerSnapshot {
     pub id: String,
     /// `"audio"` / `"video"`.
     pub kind: String,
+    /// `"camera"`, `"microphone"`, `"screen"` or `"screen-audio"`.
+    pub source: String,
+    /// Whether it is paused.
+    pub paused: bool,
+}
+
+/// A producer an operator's mute pauses ([`CallState::mute_targets`]).
+#[derive(Debug, Clone)]
+pub struct MuteTarget<M: Media> {
+    /// Owning socket.
+    pub socket: SocketId,
+    /// The owner's participant epoch.
+    pub epoch: u64,
+    /// Producer id.
+    pub producer_id: String,
+    /// Its media handle (to pause).
+    pub producer: M::Producer,
 }

@@ -28,7 +28,7 @@ mod mesh;
 mod room;
 mod state;
 
-pub use admin::{ParticipantSnapshot, ProducerSnapshot};
+pub use admin::{MuteTarget, ParticipantSnapshot, ProducerSnapshot};
 pub use call_updates::DEFAULT_CALL_UPDATE_INTERVAL;
 pub use direct::{
     CallId, DEFAULT_DIRECT_CALL_TIMEOUT, DirectCall, DirectCalls, DirectPhase, DirectTimeout,

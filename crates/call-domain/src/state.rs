@@ -1200,6 +1200,7 @@ impl<M: Media> CallState<M> {
             producer_id: id.to_owned(),
             socket_id: socket.clone(),
             kind: slot.kind.clone(),
+            by: None,
         };
         let rest: Vec<_> = room
             .participants

@@ -99,6 +99,14 @@ pub struct ProducerPauseChange {
     pub socket_id: String,
     /// `"audio"` / `"video"`.
     pub kind: String,
+    /// `"admin"` when an operator muted it (sent to the owner too); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+impl ProducerPauseChange {
+    /// `by` of a pause made by an operator.
+    pub const BY_ADMIN: &'static str = "admin";
 }
 
 /// `consumerLayersChanged` (Huddle addition): `{ consumerId, spatialLayer, temporalLayer }`,
@@ -224,6 +232,7 @@ mod tests {
             producer_id: "p".into(),
             socket_id: "s".into(),
             kind: "video".into(),
+            by: None,
         };
         assert_eq!(
             serde_json::to_value(&paused).ok(),
