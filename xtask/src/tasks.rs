@@ -143,6 +143,14 @@ fn test_steps(ws: &Path, quick: bool) -> Vec<Step> {
             "warnings",
         ])])
     };
+    // The public library's documentation (and every crate's) must build without a warning.
+    let rustdoc = if quick {
+        Action::Skip("--quick")
+    } else {
+        let mut doc = cargo(&["doc", "--workspace", "--no-deps"]);
+        doc.env("RUSTDOCFLAGS", "-D warnings");
+        Action::Commands(vec![doc])
+    };
     let js = if ws.join("tests/js/package.json").is_file() {
         let mut node = Command::new("node");
         node.arg("--test")
@@ -188,6 +196,10 @@ fn test_steps(ws: &Path, quick: bool) -> Vec<Step> {
         Step {
             name: "clippy",
             action: clippy,
+        },
+        Step {
+            name: "rustdoc",
+            action: rustdoc,
         },
         Step {
             name: "cargo test",

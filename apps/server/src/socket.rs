@@ -47,7 +47,7 @@ struct Inbox {
     limit: usize,
 }
 
-/// [`MessageHandler`] marker type of [`Inbox`].
+/// [`MessageHandler`] marker type of the per-socket inbox.
 pub struct InboxCall;
 
 impl MessageHandler<LocalAdapter, InboxCall> for Inbox {

@@ -5,10 +5,10 @@ use crate::NodeId;
 /// Prefix of every key and channel.
 pub const PREFIX: &str = "huddle";
 
-/// Channel of node heartbeats and leaves (JSON [`crate::registry`] messages).
+/// Channel of node heartbeats and leaves (JSON messages of the node registry).
 pub const NODES_CHANNEL: &str = "huddle:nodes";
 
-/// Channel of active-room replica updates (JSON [`crate::replica`] messages).
+/// Channel of active-room replica updates (JSON messages of the room replica).
 pub const ROOMS_CHANNEL: &str = "huddle:rooms";
 
 /// Channel of cluster-wide broadcasts ([`crate::Messaging`]).

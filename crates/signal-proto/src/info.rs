@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub struct CallerInfo {
     /// The caller's user id, as a number.
     pub id: NumericId,
-    /// Display name ("User <id>" when unknown).
+    /// Display name (`"User <id>"` when unknown).
     pub name: String,
     /// Full avatar URL or null.
     pub avatar: Option<String>,
