@@ -29,6 +29,7 @@ async fn ice_restart_within_the_grace_period_keeps_the_participant_and_no_restar
         c.transport_failure_grace_ms = u64::try_from(GRACE.as_millis()).unwrap();
     })
     .await;
+    let mut events = handle.events();
     let mut alice = Client::connect(&base).await;
     let mut bob = Client::connect(&base).await;
     alice.call("join", json!("1")).await;
@@ -77,6 +78,17 @@ async fn ice_restart_within_the_grace_period_keeps_the_participant_and_no_restar
     );
     let left = event(&mut bob, "participantLeft").await;
     assert!(left["socketId"].is_string(), "{left}");
+    // The lifecycle stream says why Alice left.
+    let reason = loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Ok(huddle::HuddleEvent::ParticipantLeft {
+                user_id, reason, ..
+            })) if user_id == "1" => break reason,
+            Ok(Ok(_)) => continue,
+            other => panic!("no ParticipantLeft for user 1: {other:?}"),
+        }
+    };
+    assert_eq!(reason.as_str(), "transport_failed");
     assert_eq!(handle.stats().participants, 1);
     assert_eq!(
         handle.stats().transports,
