@@ -50,6 +50,8 @@ pub struct App {
     pub call_updates: crate::call_updates::CallUpdateTimer,
     /// `huddle_event_duration_seconds{event}` handles, resolved once (not per request).
     pub event_latency: HashMap<&'static str, metrics::Histogram>,
+    /// Cluster mode (`--redis-url`): this node's link to the others.
+    pub cluster: Option<Arc<crate::cluster_link::ClusterLink>>,
 }
 
 impl App {
@@ -95,11 +97,7 @@ impl App {
                 webhooks.enqueue(&event);
             }
             if let Some(history) = &self.history
-                && matches!(
-                    event,
-                    crate::events::HuddleEvent::CallEnded { .. }
-                        | crate::events::HuddleEvent::DirectCallEnded { .. }
-                )
+                && event.finishes_call()
             {
                 let history = history.clone();
                 let finished = event.clone();
@@ -108,6 +106,11 @@ impl App {
                         tracing::warn!(error = %e, "call history not recorded");
                     }
                 });
+            }
+            if let Some(link) = &self.cluster
+                && let Some(room) = event.room_change()
+            {
+                link.room_changed(room);
             }
             // No subscriber is fine.
             let _ = self.events.send(event);
@@ -120,18 +123,46 @@ impl App {
                 Effect::Emit { to, event } => {
                     let name = event.name();
                     let payload = event.payload();
+                    // Proxies (cluster mode): sockets of other nodes in rooms homed here.
+                    let mut remote: HashMap<cluster::NodeId, Vec<String>> = HashMap::new();
                     for sid in &to {
                         let Ok(id) = sid.parse::<Sid>() else {
                             continue;
                         };
-                        if let Some(socket) = self.io.get_socket(id)
-                            && let Err(e) = socket.emit(name, &payload)
-                        {
-                            tracing::debug!(sid = %sid, event = name, error = %e, "emit failed");
+                        match self.io.get_socket(id) {
+                            Some(socket) => {
+                                if let Err(e) = socket.emit(name, &payload) {
+                                    tracing::debug!(sid = %sid, event = name, error = %e, "emit failed");
+                                }
+                            }
+                            None => {
+                                if let Some(node) =
+                                    self.cluster.as_ref().and_then(|c| c.proxy_node(sid))
+                                {
+                                    remote.entry(node).or_default().push(sid.clone());
+                                }
+                            }
+                        }
+                    }
+                    if let Some(link) = &self.cluster {
+                        for (node, sids) in remote {
+                            link.send_to(
+                                node,
+                                crate::cluster_link::wire::ToNode::Deliver {
+                                    sids,
+                                    event: name.to_owned(),
+                                    payload: payload.clone(),
+                                },
+                            );
                         }
                     }
                     metrics::counter!("huddle_events_sent_total", "event" => name)
                         .increment(to.len() as u64);
+                }
+                Effect::Relay { users, event } => {
+                    if let Some(link) = &self.cluster {
+                        link.relay(users, event.name(), event.payload());
+                    }
                 }
                 Effect::Push(request) => {
                     let push = self.push.clone();
@@ -152,6 +183,15 @@ impl App {
         metrics::gauge!("huddle_transports").set(s.transports as f64);
         metrics::gauge!("huddle_producers").set(s.producers as f64);
         metrics::gauge!("huddle_consumers").set(s.consumers as f64);
+        if let Some(link) = &self.cluster {
+            let c = link.stats(s.rooms);
+            metrics::gauge!("huddle_cluster_redis_up").set(if c.redis_up { 1.0 } else { 0.0 });
+            metrics::gauge!("huddle_cluster_nodes_alive").set(c.nodes_alive as f64);
+            metrics::gauge!("huddle_cluster_rooms_homed_here").set(c.rooms_homed_here as f64);
+            metrics::gauge!("huddle_cluster_rooms").set(c.cluster_rooms as f64);
+            metrics::gauge!("huddle_cluster_remote_participants").set(c.remote_participants as f64);
+            metrics::gauge!("huddle_cluster_forwarded_sockets").set(c.forwarded_sockets as f64);
+        }
         for w in self.sfu.worker_stats() {
             let worker = w.index.to_string();
             metrics::gauge!("huddle_worker_routers", "worker" => worker.clone())

@@ -214,6 +214,18 @@ pub struct Config {
     /// backoff from 250 ms, at most 30 s apart).
     #[arg(long, env = "HUDDLE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
     pub webhook_max_attempts: u32,
+    /// Cluster mode: the Redis server the nodes share (`redis://host:port[/db]`, Redis 7 or
+    /// newer). Without it Huddle is one process and needs no Redis.
+    #[arg(long, env = "HUDDLE_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Cluster mode: this node's id (ASCII letters, digits, `-`, `_`; 1–64 characters; unique
+    /// in the cluster). Generated and logged when absent.
+    #[arg(long, env = "HUDDLE_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Cluster mode: how often a node renews its liveness lease (ms); a node is reported dead
+    /// about 3 renewals after its last one.
+    #[arg(long, env = "HUDDLE_CLUSTER_RENEW_MS", default_value_t = 2000)]
+    pub cluster_renew_ms: u64,
 }
 
 impl Default for Config {

@@ -124,6 +124,33 @@ impl HuddleEvent {
         }
     }
 
+    /// The SFU room whose participants this event changes, if any.
+    pub fn room_change(&self) -> Option<&str> {
+        match self {
+            HuddleEvent::CallStarted {
+                conversation_id, ..
+            }
+            | HuddleEvent::ParticipantJoined {
+                conversation_id, ..
+            }
+            | HuddleEvent::ParticipantLeft {
+                conversation_id, ..
+            }
+            | HuddleEvent::CallEnded {
+                conversation_id, ..
+            } => Some(conversation_id),
+            HuddleEvent::DirectCallEnded { .. } => None,
+        }
+    }
+
+    /// Whether this event finishes a call (group or 1:1): what the call history records.
+    pub fn finishes_call(&self) -> bool {
+        matches!(
+            self,
+            HuddleEvent::CallEnded { .. } | HuddleEvent::DirectCallEnded { .. }
+        )
+    }
+
     /// The webhook JSON body: `{event, …}` with camelCase fields and RFC 3339 times.
     pub fn to_json(&self) -> Value {
         let event = self.name();

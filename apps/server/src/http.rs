@@ -55,6 +55,15 @@ async fn readyz(State(s): State<HttpState>) -> Response {
         )
             .into_response();
     }
+    if let Some(link) = &s.app.cluster
+        && !link.is_up()
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: cluster unavailable (Redis unreachable)",
+        )
+            .into_response();
+    }
     if let Err(e) = s.app.directory.ping().await {
         tracing::warn!(error = %e, "readiness: directory unreachable");
         return (
@@ -94,6 +103,7 @@ async fn debug_stats(State(s): State<HttpState>) -> Json<serde_json::Value> {
         "workers": sfu.workers,
         "perWorker": sfu.per_worker,
         "directoryQueries": s.app.directory.queries(),
+        "cluster": s.app.cluster.as_ref().map(|c| c.stats(st.rooms)),
     }))
 }
 

@@ -12,10 +12,12 @@
 //! # let _ = (app, handle); Ok(()) }
 //! ```
 
+pub mod ack;
 pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod call_updates;
+pub mod cluster_link;
 pub mod config;
 pub mod control;
 pub mod directory;
@@ -240,6 +242,7 @@ impl HuddleBuilder {
         })
         .context("starting webhooks")?;
         let history = self.history.or_else(|| database_history(database.as_ref()));
+        let cluster = cluster_link::ClusterLink::start(&config).await?;
         let (events, _) = tokio::sync::broadcast::channel(events::EVENTS_CAPACITY);
         let app = Arc::new_cyclic(|weak| App {
             state: Mutex::new(
@@ -247,7 +250,8 @@ impl HuddleBuilder {
                     .with_peer_limits(config.peer_limits())
                     .with_call_update_interval(Duration::from_millis(
                         config.call_update_interval_ms,
-                    )),
+                    ))
+                    .with_relay(cluster.is_some()),
             ),
             sfu,
             directory: CountingDirectory::new(directory),
@@ -268,7 +272,11 @@ impl HuddleBuilder {
             webhooks,
             history,
             event_latency,
+            cluster,
         });
+        if let Some(link) = &app.cluster {
+            link.run(Arc::downgrade(&app));
+        }
         if let Some(mut deaths) = app.sfu.take_worker_deaths() {
             let weak = Arc::downgrade(&app);
             tokio::spawn(async move {
@@ -577,5 +585,8 @@ impl HuddleHandle {
         };
         self.app.apply(effects);
         let _ = self.app.io.disconnect().await;
+        if let Some(link) = &self.app.cluster {
+            link.leave().await;
+        }
     }
 }

@@ -26,7 +26,7 @@ pub struct Request {
     /// Payload (`null` when absent or undecodable).
     pub data: Value,
     /// Ack channel (a no-op when the client sent no callback).
-    pub ack: AckSender,
+    pub ack: crate::ack::Ack,
     /// Whether the client sent a callback.
     pub has_ack: bool,
 }
@@ -76,7 +76,7 @@ impl MessageHandler<LocalAdapter, InboxCall> for Inbox {
             let _ = self.tx.send(Job::Request(Request {
                 event,
                 data: data.unwrap_or(Value::Null),
-                ack,
+                ack: ack.into(),
                 has_ack: ack_id.is_some(),
             }));
         }

@@ -1,7 +1,7 @@
 //! What the state machine asks the I/O layer to do.
 
-use crate::SocketId;
 use crate::directory::UserRecord;
+use crate::{SocketId, UserId};
 use signal_proto::events as ev;
 use signal_proto::responses::ActiveCallsResponse;
 use signal_proto::server_events::{
@@ -167,6 +167,15 @@ pub enum Effect {
     Emit {
         /// Target sockets.
         to: Vec<SocketId>,
+        /// The event.
+        event: OutEvent,
+    },
+    /// Cluster mode: emit `event` to every socket of `users` connected to *other* nodes (the
+    /// sockets of this node are in the [`Effect::Emit`] beside it). Only produced by a state
+    /// built [`crate::CallState::with_relay`].
+    Relay {
+        /// Target users.
+        users: Vec<UserId>,
         /// The event.
         event: OutEvent,
     },

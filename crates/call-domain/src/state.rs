@@ -133,6 +133,8 @@ pub struct CallState<M: Media> {
     updates: CallUpdates,
     /// Lifecycle facts of the SFU rooms not drained yet.
     pub(crate) lifecycle: Vec<Lifecycle>,
+    /// Cluster mode: user-addressed events also produce [`Effect::Relay`].
+    relay: bool,
 }
 
 impl<M: Media> Default for CallState<M> {
@@ -147,6 +149,7 @@ impl<M: Media> Default for CallState<M> {
             limits: Limits::default(),
             updates: CallUpdates::default(),
             lifecycle: Vec::new(),
+            relay: false,
         }
     }
 }
@@ -170,6 +173,42 @@ impl<M: Media> CallState<M> {
     pub fn with_call_update_interval(mut self, interval: Duration) -> Self {
         self.updates = CallUpdates::new(interval);
         self
+    }
+
+    /// Cluster mode (builder style): every event addressed to users (`group_call_*`, mesh
+    /// invitations) also yields an [`Effect::Relay`] for their sockets on other nodes.
+    pub fn with_relay(mut self, relay: bool) -> Self {
+        self.relay = relay;
+        self
+    }
+
+    /// `event` to every socket of `users`: this node's sockets now, the other nodes' through
+    /// a relay in cluster mode.
+    pub(crate) fn emit_to_users<'a>(
+        &self,
+        users: impl IntoIterator<Item = &'a UserId> + Clone,
+        event: OutEvent,
+    ) -> Vec<Effect> {
+        let to = self.sockets_of_all(users.clone());
+        if !self.relay {
+            return Effect::emit(to, event).into_iter().collect();
+        }
+        let mut users: Vec<UserId> = users.into_iter().cloned().collect();
+        users.sort();
+        users.dedup();
+        let mut effects: Vec<Effect> = Effect::emit(to, event.clone()).into_iter().collect();
+        if !users.is_empty() {
+            effects.push(Effect::Relay { users, event });
+        }
+        effects
+    }
+
+    /// Cluster mode, on a room's home node: a socket of another node that takes part in a room
+    /// of this node. It acts as `user` but is not part of this node's presence (events to
+    /// users reach it through its own node's relay, never twice).
+    pub fn connect_proxy(&mut self, socket: &str, user: &str) {
+        let entry = self.sockets.entry(socket.to_owned()).or_default();
+        entry.user = Some(user.to_owned());
     }
 
     // ----- presence -------------------------------------------------------------------------
@@ -541,9 +580,8 @@ impl<M: Media> CallState<M> {
             .filter(|id| !room.is_some_and(|r| r.has_user(id)))
             .collect();
         let count = invited.len();
-        let to = self.sockets_of_all(invited);
-        let effects = Effect::emit(
-            to,
+        let effects = self.emit_to_users(
+            invited.iter().copied(),
             OutEvent::MeshInvitation(MeshInvitation {
                 room_id: room_id.clone(),
                 conversation_id: room_id,
@@ -553,9 +591,7 @@ impl<M: Media> CallState<M> {
                 caller_info: display.caller_info(record),
                 conversation_info: display.conversation_info(&roster.conversation),
             }),
-        )
-        .into_iter()
-        .collect();
+        );
         Ok((count, effects))
     }
 
@@ -636,9 +672,8 @@ impl<M: Media> CallState<M> {
         let conversation_id = roster.conversation.id.clone();
         let others: Vec<_> = roster.members.iter().filter(|m| m.id != caller).collect();
         let mut effects = Vec::new();
-        let ring_to = self.sockets_of_all(others.iter().map(|m| &m.id));
-        effects.extend(Effect::emit(
-            ring_to,
+        effects.extend(self.emit_to_users(
+            others.iter().map(|m| &m.id),
             OutEvent::GroupCallIncoming(GroupCallIncoming {
                 caller_id: caller.to_owned(),
                 conversation_id: conversation_id.clone(),
@@ -662,9 +697,8 @@ impl<M: Media> CallState<M> {
                 conversation_info: conversation_info.clone(),
             }));
         }
-        let all = self.sockets_of_all(roster.members.iter().map(|m| &m.id));
-        effects.extend(Effect::emit(
-            all,
+        effects.extend(self.emit_to_users(
+            roster.members.iter().map(|m| &m.id),
             OutEvent::GroupCallStarted(GroupCallStarted {
                 conversation_id,
                 conversation_info,
@@ -737,9 +771,8 @@ impl<M: Media> CallState<M> {
                 if !members.contains(&user) {
                     members.push(user.clone());
                 }
-                let to = self.sockets_of_all(members.iter());
-                effects.extend(Effect::emit(
-                    to,
+                effects.extend(self.emit_to_users(
+                    members.iter(),
                     OutEvent::GroupCallStarted(GroupCallStarted {
                         conversation_id: join.room_id.clone(),
                         conversation_info: join.conversation.clone(),
@@ -860,9 +893,8 @@ impl<M: Media> CallState<M> {
                 conversation_id: room_id.clone(),
                 participants: room.took_part.iter().cloned().collect(),
             });
-            let to = self.sockets_of_all(room.members.iter());
-            effects.extend(Effect::emit(
-                to,
+            effects.extend(self.emit_to_users(
+                room.members.iter(),
                 OutEvent::GroupCallEnded(GroupCallEnded {
                     conversation_id: room_id,
                 }),
@@ -908,9 +940,8 @@ impl<M: Media> CallState<M> {
             };
             match self.updates.decide(&room_id, &room.announced(), now) {
                 Due::Send => {
-                    let to = self.sockets_of_all(room.members.iter());
-                    poll.effects.extend(Effect::emit(
-                        to,
+                    poll.effects.extend(self.emit_to_users(
+                        room.members.iter(),
                         OutEvent::GroupCallUpdated(GroupCallUpdated {
                             conversation_id: room_id,
                             participant_count: room.participant_count(),

@@ -578,7 +578,7 @@ mod initiate {
             .iter()
             .find_map(|e| match e {
                 Effect::Push(p) => Some(p.clone()),
-                Effect::Emit { .. } => None,
+                Effect::Emit { .. } | Effect::Relay { .. } => None,
             })
             .unwrap();
         let r = roster();
@@ -631,7 +631,7 @@ mod initiate {
         assert_eq!(payload["callerId"], "4");
         let push = fx.iter().find_map(|e| match e {
             Effect::Push(p) => Some(p),
-            Effect::Emit { .. } => None,
+            Effect::Emit { .. } | Effect::Relay { .. } => None,
         });
         let push = push.unwrap();
         assert_eq!(push.call_type, "audio");

@@ -34,6 +34,9 @@ pub struct ActiveRoom {
     pub home_node: Option<NodeId>,
     /// Participants on all nodes.
     pub participant_count: u32,
+    /// What the home node published with the room (for Huddle: the listed participants of
+    /// `active_group_calls`), opaque to this crate.
+    pub detail: Option<serde_json::Value>,
 }
 
 /// One node's report of one room.
@@ -41,6 +44,8 @@ pub struct ActiveRoom {
 struct RoomState {
     home: Option<NodeId>,
     count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    detail: Option<serde_json::Value>,
 }
 
 /// One room in a [`RoomMessage::Snapshot`].
@@ -49,6 +54,8 @@ struct SnapshotRoom {
     room: String,
     home: Option<NodeId>,
     count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    detail: Option<serde_json::Value>,
 }
 
 /// Messages on [`keys::ROOMS_CHANNEL`].
@@ -62,6 +69,8 @@ enum RoomMessage {
         room: String,
         home: Option<NodeId>,
         count: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<serde_json::Value>,
     },
     /// All rooms of `node` (replaces what was known of it).
     Snapshot {
@@ -213,11 +222,25 @@ impl RoomReplica {
         home: &NodeId,
         participant_count: u32,
     ) -> Result<(), ClusterError> {
+        self.set_local_with(room, home, participant_count, None)
+            .await
+    }
+
+    /// [`RoomReplica::set_local`] with an opaque `detail` that every node's replica returns
+    /// in [`ActiveRoom::detail`].
+    pub async fn set_local_with(
+        &self,
+        room: &str,
+        home: &NodeId,
+        participant_count: u32,
+        detail: Option<serde_json::Value>,
+    ) -> Result<(), ClusterError> {
         let _write = self.write.lock().await;
         let seq = self.next_seq();
         let state = RoomState {
             home: Some(home.clone()),
             count: participant_count,
+            detail,
         };
         {
             let mut nodes = self.nodes.write();
@@ -236,6 +259,7 @@ impl RoomReplica {
             room: room.to_owned(),
             home: state.home.clone(),
             count: participant_count,
+            detail: state.detail.clone(),
         })?;
         let key = keys::node_rooms(&self.id);
         let field = format!("{ROOM_FIELD}{room}");
@@ -306,6 +330,7 @@ impl RoomReplica {
                 room,
                 home,
                 count,
+                detail,
             } if node != self.id => {
                 let entry = nodes.entry(node).or_default();
                 if seq <= entry.seq {
@@ -315,7 +340,14 @@ impl RoomReplica {
                 if count == 0 {
                     entry.rooms.remove(&room);
                 } else {
-                    entry.rooms.insert(room, RoomState { home, count });
+                    entry.rooms.insert(
+                        room,
+                        RoomState {
+                            home,
+                            count,
+                            detail,
+                        },
+                    );
                 }
             }
             RoomMessage::Snapshot { node, seq, rooms } if node != self.id => {
@@ -331,6 +363,7 @@ impl RoomReplica {
                         let state = RoomState {
                             home: r.home,
                             count: r.count,
+                            detail: r.detail,
                         };
                         (r.room, state)
                     })
@@ -406,6 +439,7 @@ impl RoomReplica {
                     room: room.clone(),
                     home: s.home.clone(),
                     count: s.count,
+                    detail: s.detail.clone(),
                 })
                 .collect()
         };
@@ -418,6 +452,7 @@ impl RoomReplica {
             let state = RoomState {
                 home: room.home.clone(),
                 count: room.count,
+                detail: room.detail.clone(),
             };
             hset.arg(format!("{ROOM_FIELD}{}", room.room))
                 .arg(serde_json::to_vec(&state)?);
@@ -519,6 +554,7 @@ fn merge(active: &mut Option<ActiveRoom>, room: &str, node: &NodeId, state: &Roo
         conversation_id: room.to_owned(),
         home_node: None,
         participant_count: 0,
+        detail: None,
     });
     entry.participant_count = entry.participant_count.saturating_add(state.count);
     let from_home = state.home.as_ref() == Some(node);
@@ -526,6 +562,9 @@ fn merge(active: &mut Option<ActiveRoom>, room: &str, node: &NodeId, state: &Roo
         && let Some(home) = &state.home
     {
         entry.home_node = Some(home.clone());
+    }
+    if from_home || entry.detail.is_none() {
+        entry.detail = state.detail.clone().or(entry.detail.take());
     }
 }
 
@@ -543,16 +582,19 @@ mod tests {
         let a = RoomState {
             home: Some(id("x")),
             count: 2,
+            detail: None,
         };
         let b = RoomState {
             home: Some(id("b")),
             count: 3,
+            detail: Some(serde_json::json!(["b"])),
         };
         merge(&mut active, "c1", &id("a"), &a);
         merge(&mut active, "c1", &id("b"), &b);
         let active = active.unwrap_or_else(|| panic!("merged"));
         assert_eq!(active.participant_count, 5);
         assert_eq!(active.home_node, Some(id("b")));
+        assert_eq!(active.detail, Some(serde_json::json!(["b"])));
     }
 
     #[test]
@@ -563,6 +605,7 @@ mod tests {
             room: "c1".into(),
             home: Some(id("b")),
             count: 2,
+            detail: None,
         })
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(

@@ -28,17 +28,22 @@ async fn the_replica_converges_across_three_nodes() {
     a.replica().set_local("c1", a.id(), 2).await.unwrap();
     b.replica().set_local("c1", a.id(), 1).await.unwrap();
     c.replica().set_local("c1", a.id(), 3).await.unwrap();
-    c.replica().set_local("c2", c.id(), 1).await.unwrap();
+    c.replica()
+        .set_local_with("c2", c.id(), 1, Some(serde_json::json!([{"userId": "7"}])))
+        .await
+        .unwrap();
     let expected = vec![
         ActiveRoom {
             conversation_id: "c1".into(),
             home_node: Some(id("a")),
             participant_count: 6,
+            detail: None,
         },
         ActiveRoom {
             conversation_id: "c2".into(),
             home_node: Some(id("c")),
             participant_count: 1,
+            detail: Some(serde_json::json!([{"userId": "7"}])),
         },
     ];
     for n in nodes {

@@ -42,3 +42,5 @@ pub const TOO_MANY_PENDING: &str = "Too many pending requests";
 pub const CALL_NOT_FOUND: &str = "Call not found";
 /// Admin API / control handle: the user is not in that call (HTTP 404).
 pub const USER_NOT_IN_CALL: &str = "User not in call";
+/// Cluster mode: a request that needs another node (or Redis) could not reach it in time.
+pub const CLUSTER_UNAVAILABLE: &str = "Cluster unavailable, try again";

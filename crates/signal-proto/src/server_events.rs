@@ -157,6 +157,9 @@ impl RemovedFromRoom {
     pub const REMOVED_BY_ADMIN: &'static str = "removed_by_admin";
     /// Reason: an operator ended the call.
     pub const ENDED_BY_ADMIN: &'static str = "ended_by_admin";
+    /// Reason (cluster mode): the node the room lived on is gone; `createRoom` again makes a
+    /// new home.
+    pub const HOME_NODE_LOST: &'static str = "home_node_lost";
 }
 
 /// `server_shutdown` (Huddle addition).

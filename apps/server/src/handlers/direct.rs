@@ -7,6 +7,7 @@
 //! ([`call_domain::CallState::expire_direct_call`], a no-op once the call was answered).
 
 use super::{reply, reply_error};
+use crate::ack::Ack;
 use crate::app::App;
 use call_domain::{DirectTimeout, Effect, Initiated, OutEvent};
 use serde_json::Value;
@@ -18,7 +19,6 @@ use signal_proto::errors;
 use signal_proto::mesh::MeshError;
 use signal_proto::requests::decode;
 use signal_proto::responses::SuccessResponse;
-use socketioxide::extract::AckSender;
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -47,7 +47,7 @@ pub(crate) enum ErrorChannel {
 pub(crate) struct Responder<'a> {
     pub(crate) app: &'a App,
     pub(crate) sid: &'a str,
-    pub(crate) ack: AckSender,
+    pub(crate) ack: Ack,
     pub(crate) has_ack: bool,
     pub(crate) channel: ErrorChannel,
 }
@@ -102,7 +102,7 @@ macro_rules! decode_or_fail {
 pub(crate) use decode_or_fail;
 
 /// Route one 1:1 event.
-pub fn handle(app: &Arc<App>, sid: &str, event: &str, data: Value, ack: AckSender, has_ack: bool) {
+pub fn handle(app: &Arc<App>, sid: &str, event: &str, data: Value, ack: Ack, has_ack: bool) {
     let r = Responder {
         app,
         sid,

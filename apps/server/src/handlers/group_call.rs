@@ -4,6 +4,7 @@
 //! that passes a callback anyway also gets `{success: true}` or `{error}` (the same message).
 
 use super::{reply, reply_error};
+use crate::ack::Ack;
 use crate::app::App;
 use call_domain::Directory as _;
 use call_domain::{CallError, Effect, OutEvent};
@@ -12,11 +13,10 @@ use signal_proto::errors;
 use signal_proto::requests::{GroupCallInitiateRequest, decode};
 use signal_proto::responses::SuccessResponse;
 use signal_proto::server_events::GroupCallError;
-use socketioxide::extract::AckSender;
 
 /// `group_call_error {message}` to the socket, as the seeds do, and `{error: message}` to the
 /// callback if the client passed one.
-fn error_to(app: &App, sid: &str, ack: AckSender, message: String) {
+fn error_to(app: &App, sid: &str, ack: Ack, message: String) {
     tracing::info!(%message, "group_call_initiate refused");
     app.apply(vec![Effect::Emit {
         to: vec![sid.to_owned()],
@@ -30,7 +30,7 @@ fn error_to(app: &App, sid: &str, ack: AckSender, message: String) {
 /// Ring a conversation. Caller = the user joined on this socket, and must be a member.
 /// With a callback, the ack is `{success: true}` or `{error}` (no callback: nothing but the
 /// events, as in the seeds).
-pub async fn initiate(app: &App, sid: &str, data: Value, ack: AckSender) {
+pub async fn initiate(app: &App, sid: &str, data: Value, ack: Ack) {
     let req: GroupCallInitiateRequest = match decode(data) {
         Ok(r) => r,
         Err(e) => return error_to(app, sid, ack, e.to_string()),

@@ -7,6 +7,7 @@
 //! errors as `{error}` or `groupcall:error {message}`.
 
 use super::direct::{ErrorChannel, Responder, decode_or_fail};
+use crate::ack::Ack;
 use crate::app::App;
 use call_domain::CallError;
 use call_domain::Directory as _;
@@ -18,7 +19,6 @@ use signal_proto::mesh::{
 };
 use signal_proto::requests::decode;
 use signal_proto::responses::SuccessResponse;
-use socketioxide::extract::AckSender;
 
 /// The mesh events a socket may send.
 pub const EVENTS: &[&str] = &[
@@ -32,7 +32,7 @@ pub const EVENTS: &[&str] = &[
 ];
 
 /// Route one mesh event.
-pub async fn handle(app: &App, sid: &str, event: &str, data: Value, ack: AckSender, has_ack: bool) {
+pub async fn handle(app: &App, sid: &str, event: &str, data: Value, ack: Ack, has_ack: bool) {
     let r = Responder {
         app,
         sid,

@@ -7,16 +7,32 @@ pub mod mesh;
 pub mod presence;
 pub mod sfu;
 
+use crate::ack::Ack;
 use crate::app::App;
 use crate::socket::Request;
 use serde::Serialize;
 use signal_proto::events as ev;
 use signal_proto::responses::ErrorResponse;
-use socketioxide::extract::{AckSender, SocketRef};
+use socketioxide::extract::SocketRef;
 
-/// Route one request to its handler.
+/// Handle one request of a local socket: in cluster mode, a request for a room homed on
+/// another node goes there ([`crate::cluster_link::forward::intercept`]); the rest is routed
+/// here.
 pub async fn dispatch(app: &std::sync::Arc<App>, socket: &SocketRef, req: Request) {
     let sid = socket.id.to_string();
+    let req = match &app.cluster {
+        Some(link) => match crate::cluster_link::forward::intercept(app, link, &sid, req).await {
+            Some(req) => req,
+            None => return,
+        },
+        None => req,
+    };
+    route(app, &sid, req).await;
+}
+
+/// Route one request to its handler (a local socket's, or one a cluster node forwarded).
+pub async fn route(app: &std::sync::Arc<App>, sid: &str, req: Request) {
+    let sid = sid.to_owned();
     let Request {
         event,
         data,
@@ -50,14 +66,14 @@ pub async fn dispatch(app: &std::sync::Arc<App>, socket: &SocketRef, req: Reques
 }
 
 /// Send an ack payload (a no-op when the client sent no callback).
-pub(crate) fn reply<T: Serialize>(ack: AckSender, payload: &T) {
+pub(crate) fn reply<T: Serialize + ?Sized>(ack: Ack, payload: &T) {
     if let Err(e) = ack.send(payload) {
         tracing::debug!(error = %e, "ack not delivered");
     }
 }
 
 /// Ack `{ error }` and log why.
-pub(crate) fn reply_error(ack: AckSender, error: impl std::fmt::Display) {
+pub(crate) fn reply_error(ack: Ack, error: impl std::fmt::Display) {
     let error = error.to_string();
     tracing::info!(%error, "request refused");
     reply(ack, &ErrorResponse::new(error));

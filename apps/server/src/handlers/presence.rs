@@ -1,6 +1,7 @@
 //! `join`, `get_active_calls`, disconnect.
 
 use super::{reply, reply_error};
+use crate::ack::Ack;
 use crate::app::App;
 use call_domain::CallError;
 use call_domain::Directory as _;
@@ -9,12 +10,11 @@ use signal_proto::errors;
 use signal_proto::requests::JoinRequest;
 use signal_proto::responses::{ActiveCall, ActiveCallsResponse, SuccessResponse};
 use signal_proto::server_events::GroupCallError;
-use socketioxide::extract::AckSender;
 use socketioxide::socket::DisconnectReason;
 
 /// `join(userId)`: bind the socket to the user; then, memory first, tell it about active
 /// calls of its conversations (no directory query when no call is active anywhere).
-pub async fn join(app: &App, sid: &str, data: Value, ack: AckSender) {
+pub async fn join(app: &App, sid: &str, data: Value, ack: Ack) {
     let user = match JoinRequest::decode(data) {
         Ok(u) => u,
         Err(e) => return reply_error(ack, e),
@@ -27,6 +27,7 @@ pub async fn join(app: &App, sid: &str, data: Value, ack: AckSender) {
         st.join(sid, &user);
         st.active_room_ids()
     };
+    let active = with_remote_rooms(app, active);
     tracing::info!(user = %user, "joined");
     reply(ack, &SuccessResponse::OK);
     if active.is_empty() {
@@ -50,16 +51,34 @@ async fn active_calls(
         return Ok(Vec::new());
     }
     let records = app.directory.member_conversations(user, &active).await?;
-    Ok(app.state.lock().active_calls(&records, &app.display))
+    let mut calls = app.state.lock().active_calls(&records, &app.display);
+    if let Some(link) = &app.cluster {
+        let remote = link.remote_active_calls(&records, &app.display, &calls);
+        calls.extend(remote);
+    }
+    Ok(calls)
+}
+
+/// Cluster mode: the active rooms of the other nodes too (from the in-memory replica).
+fn with_remote_rooms(app: &App, mut active: Vec<String>) -> Vec<String> {
+    if let Some(link) = &app.cluster {
+        for room in link.remote_room_ids() {
+            if !active.contains(&room) {
+                active.push(room);
+            }
+        }
+    }
+    active
 }
 
 /// `get_active_calls`: ack `{calls}` (possibly empty), or without ack the
 /// `active_group_calls` event (skipped when empty, as after `join`).
-pub async fn get_active_calls(app: &App, sid: &str, ack: AckSender, has_ack: bool) {
+pub async fn get_active_calls(app: &App, sid: &str, ack: Ack, has_ack: bool) {
     let (user, active) = {
         let st = app.state.lock();
         (st.user_of(sid).map(str::to_owned), st.active_room_ids())
     };
+    let active = with_remote_rooms(app, active);
     let Some(user) = user else {
         if has_ack {
             return reply_error(ack, CallError::NotJoined);
@@ -87,6 +106,9 @@ pub async fn get_active_calls(app: &App, sid: &str, ack: AckSender, has_ack: boo
 /// The socket is gone: leave its room, forget its presence.
 pub fn disconnect(app: &App, sid: &str, reason: DisconnectReason) {
     app.identities.lock().remove(sid);
+    if let Some(link) = &app.cluster {
+        crate::cluster_link::forward::socket_gone(link, sid);
+    }
     let effects = app.state.lock().disconnect(sid);
     tracing::info!(?reason, "socket disconnected");
     app.apply(effects);

@@ -3,6 +3,7 @@
 //! `setConsumerPreferredLayers`, `setConsumerPriority`, `requestKeyFrame`).
 
 use super::{reply, reply_error};
+use crate::ack::Ack;
 use crate::app::App;
 use call_domain::Directory as _;
 use call_domain::{CallError, JoinRoom, ProducerMeta};
@@ -19,7 +20,6 @@ use signal_proto::responses::{
     ConsumeResponse, CreateRoomResponse, ProduceResponse, ProducersResponse, RestartIceResponse,
     SuccessResponse,
 };
-use socketioxide::extract::AckSender;
 use std::sync::Arc;
 
 /// Decode a payload or ack `{error}` and return from the handler.
@@ -34,7 +34,7 @@ macro_rules! decode_or_reply {
 
 /// `createRoom {roomId}`: membership check, one router per room, join (leaving any other
 /// room first); the first participant makes the call active.
-pub async fn create_room(app: &App, sid: &str, data: Value, ack: AckSender) {
+pub async fn create_room(app: &App, sid: &str, data: Value, ack: Ack) {
     let req: CreateRoomRequest = decode_or_reply!(data, ack);
     let checked = app
         .state
@@ -101,7 +101,7 @@ pub async fn create_room(app: &App, sid: &str, data: Value, ack: AckSender) {
 }
 
 /// `createTransport {type}`: a WebRTC transport on the room's router.
-pub async fn create_transport(app: &App, sid: &str, data: Value, ack: AckSender) {
+pub async fn create_transport(app: &App, sid: &str, data: Value, ack: Ack) {
     let req: CreateTransportRequest = decode_or_reply!(data, ack);
     let target = app.state.lock().transport_target(sid);
     let (router, epoch) = match target {
@@ -130,7 +130,7 @@ pub async fn create_transport(app: &App, sid: &str, data: Value, ack: AckSender)
 }
 
 /// `connectTransport {transportId, dtlsParameters}`: connect, send and recv transports alike.
-pub async fn connect_transport(app: &App, sid: &str, data: Value, ack: AckSender) {
+pub async fn connect_transport(app: &App, sid: &str, data: Value, ack: Ack) {
     let req: ConnectTransportRequest = decode_or_reply!(data, ack);
     let found = app.state.lock().transport(sid, &req.transport_id);
     let (transport, _) = match found {
@@ -145,7 +145,7 @@ pub async fn connect_transport(app: &App, sid: &str, data: Value, ack: AckSender
 
 /// `produce {transportId, kind, rtpParameters, appData?}` → `{id}`, `newProducer` to the
 /// room (with `appData.source`, defaulted by kind, and the application data).
-pub async fn produce(app: &App, sid: &str, data: Value, ack: AckSender) {
+pub async fn produce(app: &App, sid: &str, data: Value, ack: Ack) {
     let req: ProduceRequest = decode_or_reply!(data, ack);
     let found = app.state.lock().produce_target(sid, &req.transport_id);
     let (transport, epoch) = match found {
@@ -178,7 +178,7 @@ pub async fn produce(app: &App, sid: &str, data: Value, ack: AckSender) {
 }
 
 /// `getProducers` (with or without a payload) → `{producers}`.
-pub fn get_producers(app: &App, sid: &str, ack: AckSender) {
+pub fn get_producers(app: &App, sid: &str, ack: Ack) {
     let producers = app.state.lock().producers(sid);
     match producers {
         Ok(producers) => reply(ack, &ProducersResponse { producers }),
@@ -188,7 +188,7 @@ pub fn get_producers(app: &App, sid: &str, ack: AckSender) {
 
 /// `consume {transportId, producerId, rtpCapabilities}` → a paused consumer, with the
 /// producer's paused flag and application data and the consumer's type.
-pub async fn consume(app: &Arc<App>, sid: &str, data: Value, ack: AckSender) {
+pub async fn consume(app: &Arc<App>, sid: &str, data: Value, ack: Ack) {
     let req: ConsumeRequest = decode_or_reply!(data, ack);
     let target = app
         .state
@@ -285,7 +285,7 @@ fn watch_layers(app: &Arc<App>, sid: &str, epoch: u64, consumer: &MediaConsumer)
 }
 
 /// `resumeConsumer {consumerId}`: resume (and request a key frame for video).
-pub async fn resume_consumer(app: &App, sid: &str, data: Value, ack: AckSender) {
+pub async fn resume_consumer(app: &App, sid: &str, data: Value, ack: Ack) {
     let req: ResumeConsumerRequest = decode_or_reply!(data, ack);
     let found = app.state.lock().consumer(sid, &req.consumer_id);
     let consumer = match found {
@@ -300,7 +300,7 @@ pub async fn resume_consumer(app: &App, sid: &str, data: Value, ack: AckSender) 
 }
 
 /// `leaveRoom`: leave and release everything the socket owned in the room.
-pub fn leave_room(app: &App, sid: &str, ack: AckSender) {
+pub fn leave_room(app: &App, sid: &str, ack: Ack) {
     let effects = app.state.lock().leave_room(sid);
     tracing::info!("left room");
     app.apply(effects);
@@ -308,7 +308,7 @@ pub fn leave_room(app: &App, sid: &str, ack: AckSender) {
 }
 
 /// `restartIce {transportId}` → `{iceParameters}` (Huddle addition).
-pub async fn restart_ice(app: &App, sid: &str, data: Value, ack: AckSender) {
+pub async fn restart_ice(app: &App, sid: &str, data: Value, ack: Ack) {
     let req: RestartIceRequest = decode_or_reply!(data, ack);
     let found = app.state.lock().transport(sid, &req.transport_id);
     let (transport, _) = match found {
@@ -322,7 +322,7 @@ pub async fn restart_ice(app: &App, sid: &str, data: Value, ack: AckSender) {
 }
 
 /// `closeProducer {producerId}` → `producerClosed` to the room (Huddle addition).
-pub fn close_producer(app: &App, sid: &str, data: Value, ack: AckSender) {
+pub fn close_producer(app: &App, sid: &str, data: Value, ack: Ack) {
     let req: CloseProducerRequest = decode_or_reply!(data, ack);
     let closed = app.state.lock().close_producer(sid, &req.producer_id);
     match closed {
@@ -337,7 +337,7 @@ pub fn close_producer(app: &App, sid: &str, data: Value, ack: AckSender) {
 /// `pauseProducer` / `resumeProducer {producerId}` (Huddle addition): pause or resume one of
 /// the socket's own producers in the worker, then `producerPaused` / `producerResumed` to the
 /// rest of the room. Idempotent: repeating it succeeds and announces nothing new.
-pub async fn set_producer_paused(app: &App, sid: &str, data: Value, ack: AckSender, paused: bool) {
+pub async fn set_producer_paused(app: &App, sid: &str, data: Value, ack: Ack, paused: bool) {
     let req: ProducerIdRequest = decode_or_reply!(data, ack);
     let found = app.state.lock().own_producer(sid, &req.producer_id);
     let (producer, epoch) = match found {
@@ -372,7 +372,7 @@ pub async fn set_producer_paused(app: &App, sid: &str, data: Value, ack: AckSend
 
 /// Run one media operation on one of the socket's consumers and ack `{success: true}`; an
 /// unknown (or foreign) consumer, or one closed meanwhile, is "Consumer not found".
-async fn on_consumer<F, Fut>(app: &App, sid: &str, consumer_id: &str, ack: AckSender, op: F)
+async fn on_consumer<F, Fut>(app: &App, sid: &str, consumer_id: &str, ack: Ack, op: F)
 where
     F: FnOnce(Arc<MediaConsumer>) -> Fut,
     Fut: std::future::Future<Output = Result<(), SfuError>>,
@@ -391,7 +391,7 @@ where
 
 /// `pauseConsumer {consumerId}` (Huddle addition): stop forwarding to this socket (a hidden
 /// tile, an app in the background); `resumeConsumer` starts it again.
-pub async fn pause_consumer(app: &App, sid: &str, data: Value, ack: AckSender) {
+pub async fn pause_consumer(app: &App, sid: &str, data: Value, ack: Ack) {
     let req: ConsumerIdRequest = decode_or_reply!(data, ack);
     on_consumer(app, sid, &req.consumer_id, ack, |c| async move {
         c.pause().await
@@ -401,7 +401,7 @@ pub async fn pause_consumer(app: &App, sid: &str, data: Value, ack: AckSender) {
 
 /// `setConsumerPreferredLayers {consumerId, spatialLayer, temporalLayer?}` (Huddle addition):
 /// the highest layers to forward; the actual ones are reported by `consumerLayersChanged`.
-pub async fn set_preferred_layers(app: &App, sid: &str, data: Value, ack: AckSender) {
+pub async fn set_preferred_layers(app: &App, sid: &str, data: Value, ack: Ack) {
     let req: SetPreferredLayersRequest = decode_or_reply!(data, ack);
     let (spatial, temporal) = req.layers();
     on_consumer(app, sid, &req.consumer_id, ack, |c| async move {
@@ -411,7 +411,7 @@ pub async fn set_preferred_layers(app: &App, sid: &str, data: Value, ack: AckSen
 }
 
 /// `setConsumerPriority {consumerId, priority}` (Huddle addition): 1–255.
-pub async fn set_consumer_priority(app: &App, sid: &str, data: Value, ack: AckSender) {
+pub async fn set_consumer_priority(app: &App, sid: &str, data: Value, ack: Ack) {
     let req: SetConsumerPriorityRequest = decode_or_reply!(data, ack);
     let priority = req.priority();
     on_consumer(app, sid, &req.consumer_id, ack, |c| async move {
@@ -421,7 +421,7 @@ pub async fn set_consumer_priority(app: &App, sid: &str, data: Value, ack: AckSe
 }
 
 /// `requestKeyFrame {consumerId}` (Huddle addition).
-pub async fn request_key_frame(app: &App, sid: &str, data: Value, ack: AckSender) {
+pub async fn request_key_frame(app: &App, sid: &str, data: Value, ack: Ack) {
     let req: ConsumerIdRequest = decode_or_reply!(data, ack);
     on_consumer(app, sid, &req.consumer_id, ack, |c| async move {
         c.request_key_frame().await

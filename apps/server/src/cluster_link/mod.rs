@@ -1,0 +1,192 @@
+//! Cluster mode wiring (`--redis-url`): how this node works with the others through the
+//! `cluster` crate.
+//!
+//! * A room lives on one **home node**, claimed in Redis with a lease and a fencing epoch
+//!   ([`forward`]): the home node's `CallState` holds every participant. A socket of another
+//!   node that enters the room is a *proxy* there; its node forwards the socket's room
+//!   requests to the home node and gets the acks back, and the home node's events for it come
+//!   back as [`wire::ToNode::Deliver`].
+//! * Events addressed to users (`group_call_*`, mesh invitations) are emitted to this node's
+//!   sockets and relayed to every other node, which emits them to its own sockets of those
+//!   users: each device gets them once ([`deliver`]).
+//! * Every node keeps a replica of the cluster's active rooms, published by their home nodes
+//!   with their listed participants ([`active`]): `join` stays memory-first.
+
+pub mod active;
+pub mod deliver;
+pub mod forward;
+pub mod wire;
+
+use crate::app::App;
+use crate::config::Config;
+use anyhow::Context;
+use cluster::{ClusterConfig, Node, NodeEvent, NodeId};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// This node's membership in the cluster. Present in [`App`] only in cluster mode.
+pub struct ClusterLink {
+    node: Node,
+    /// Sockets of other nodes taking part in rooms homed here → their node.
+    proxies: Mutex<HashMap<String, NodeId>>,
+    /// Sockets of this node in rooms homed elsewhere → (room, home node).
+    forwarded: Mutex<HashMap<String, (String, NodeId)>>,
+    /// Ordered outgoing relays and deliveries.
+    outbox: mpsc::UnboundedSender<deliver::Outgoing>,
+    outbox_rx: Mutex<Option<mpsc::UnboundedReceiver<deliver::Outgoing>>>,
+    /// Rooms whose replica entry must be republished.
+    rooms: mpsc::UnboundedSender<String>,
+    rooms_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+}
+
+impl std::fmt::Debug for ClusterLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterLink")
+            .field("node", self.node.id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The cluster view of `/debug/stats` and `/metrics`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterStats {
+    /// This node's id.
+    pub node_id: String,
+    /// Whether Redis is reachable.
+    pub redis_up: bool,
+    /// Nodes alive, this one included.
+    pub nodes_alive: usize,
+    /// Rooms whose home is this node.
+    pub rooms_homed_here: usize,
+    /// Active rooms of the whole cluster.
+    pub cluster_rooms: usize,
+    /// Participants of rooms homed here whose sockets are on other nodes.
+    pub remote_participants: usize,
+    /// Sockets of this node in rooms homed on other nodes.
+    pub forwarded_sockets: usize,
+}
+
+impl ClusterLink {
+    /// Join the cluster the configuration names, or `None` without `--redis-url`. An
+    /// unreachable Redis is not fatal: the node starts and connects when it can.
+    pub async fn start(config: &Config) -> anyhow::Result<Option<Arc<Self>>> {
+        let Some(url) = &config.redis_url else {
+            return Ok(None);
+        };
+        let renew = Duration::from_millis(config.cluster_renew_ms.max(100));
+        let mut cluster = ClusterConfig::new(url.clone()).with_lease(renew, renew * 3);
+        if let Some(id) = &config.node_id {
+            cluster = cluster.with_node_id(NodeId::new(id).context("--node-id")?);
+        }
+        let node = Node::start(cluster).await.context("joining the cluster")?;
+        tracing::info!(node = %node.id(), up = node.is_up(), "cluster mode: node started");
+        let (outbox, outbox_rx) = mpsc::unbounded_channel();
+        let (rooms, rooms_rx) = mpsc::unbounded_channel();
+        Ok(Some(Arc::new(Self {
+            node,
+            proxies: Mutex::new(HashMap::new()),
+            forwarded: Mutex::new(HashMap::new()),
+            outbox,
+            outbox_rx: Mutex::new(Some(outbox_rx)),
+            rooms,
+            rooms_rx: Mutex::new(Some(rooms_rx)),
+        })))
+    }
+
+    /// Start the tasks that serve the other nodes (once, after the [`App`] exists).
+    pub fn run(self: &Arc<Self>, app: Weak<App>) {
+        if let Some(rx) = self.outbox_rx.lock().take() {
+            tokio::spawn(deliver::send_loop(self.clone(), rx));
+        }
+        if let Some(rx) = self.rooms_rx.lock().take() {
+            tokio::spawn(active::publish_loop(self.clone(), app.clone(), rx));
+        }
+        tokio::spawn(deliver::relay_loop(
+            app.clone(),
+            self.node.messaging().subscribe(),
+        ));
+        if let Some(requests) = self.node.rpc().requests() {
+            tokio::spawn(forward::serve_loop(self.clone(), app.clone(), requests));
+        }
+        tokio::spawn(node_events(self.clone(), app, self.node.node_events()));
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &NodeId {
+        self.node.id()
+    }
+
+    /// Whether Redis is reachable now.
+    pub fn is_up(&self) -> bool {
+        self.node.is_up()
+    }
+
+    /// The cluster layer.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// The node a proxy socket belongs to.
+    pub(crate) fn proxy_node(&self, sid: &str) -> Option<NodeId> {
+        self.proxies.lock().get(sid).cloned()
+    }
+
+    /// A room of this node changed (participants joined or left, or it ended): republish its
+    /// replica entry.
+    pub(crate) fn room_changed(&self, room: &str) {
+        let _ = self.rooms.send(room.to_owned());
+    }
+
+    /// Counts for `/debug/stats` and `/metrics`.
+    pub fn stats(&self, rooms_here: usize) -> ClusterStats {
+        ClusterStats {
+            node_id: self.node.id().to_string(),
+            redis_up: self.node.is_up(),
+            nodes_alive: self.node.registry().alive_nodes().len(),
+            rooms_homed_here: rooms_here,
+            cluster_rooms: self.node.replica().active_rooms().len(),
+            remote_participants: self.proxies.lock().len(),
+            forwarded_sockets: self.forwarded.lock().len(),
+        }
+    }
+
+    /// Graceful leave (SIGTERM): send what is queued, then delete this node's lease and room
+    /// state so the others see it gone at once.
+    pub async fn leave(&self) {
+        deliver::flush(self).await;
+        if let Err(e) = self.node.leave().await {
+            tracing::warn!(error = %e, "cluster leave not published");
+        }
+    }
+}
+
+/// Peers that die: their proxies leave the rooms homed here, and this node's sockets in
+/// rooms homed there are told the room is gone.
+async fn node_events(
+    link: Arc<ClusterLink>,
+    app: Weak<App>,
+    mut events: tokio::sync::broadcast::Receiver<NodeEvent>,
+) {
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "node events lagged");
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        };
+        let Some(app) = app.upgrade() else { break };
+        match event {
+            NodeEvent::Up(peer) => tracing::info!(peer = %peer, "cluster: node up"),
+            NodeEvent::Dead(peer) => {
+                tracing::warn!(peer = %peer, "cluster: node dead");
+                forward::peer_dead(&app, &link, &peer);
+            }
+        }
+    }
+}

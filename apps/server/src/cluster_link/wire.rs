@@ -1,0 +1,51 @@
+//! The messages Huddle nodes exchange over the cluster layer (JSON bodies of `cluster`'s RPC
+//! and broadcast channels).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A cluster-wide broadcast: an event for every socket of `users` on the receiving node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Relay {
+    /// Target users.
+    pub users: Vec<String>,
+    /// Event name.
+    pub event: String,
+    /// Event payload.
+    pub payload: Value,
+}
+
+/// A message to one node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ToNode {
+    /// Emit an event to these sockets of the receiving node (they take part in a room homed
+    /// on the sender).
+    Deliver {
+        /// Target sockets (of the receiver).
+        sids: Vec<String>,
+        /// Event name.
+        event: String,
+        /// Event payload.
+        payload: Value,
+    },
+    /// A request of one of the sender's sockets, for a room homed on the receiver; the
+    /// answer is the ack payload (`null` when the handler sent none).
+    Forward {
+        /// The socket (of the sender).
+        sid: String,
+        /// The user it is joined as.
+        user: String,
+        /// Client event name.
+        event: String,
+        /// Its payload.
+        data: Value,
+        /// Whether the client passed an ack callback.
+        has_ack: bool,
+    },
+    /// One of the sender's sockets left its room homed on the receiver, or disconnected.
+    Gone {
+        /// The socket (of the sender).
+        sid: String,
+    },
+}
