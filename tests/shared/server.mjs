@@ -27,12 +27,12 @@ export const STOP_GRACE_MS = 3000;
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
-export async function freePort() {
+export async function freePort(host = '127.0.0.1') {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
     srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(0, host, () => {
       const { port } = srv.address();
       srv.close(() => resolve(port));
     });
@@ -40,7 +40,8 @@ export async function freePort() {
 }
 
 /**
- * Spawns `bin --listen 127.0.0.1:<free port> ...args` (environment inherited, stdout and
+ * Spawns `bin --listen <host, default 127.0.0.1>:<free port> ...args` (environment inherited
+ * plus `env`, stdout and
  * stderr captured) and waits until GET /healthz answers 200. Returns
  * `{ url, port, proc, args, logs(), stop() }`; `args` is the full argument list, `logs()` the
  * output so far, `stop()` sends SIGTERM, then SIGKILL after `STOP_GRACE_MS`, and resolves once
@@ -49,11 +50,16 @@ export async function freePort() {
  * Throws, with the captured output, when the binary cannot be spawned, exits before it is
  * ready, or is not ready within `readyTimeoutMs` (then it is stopped first).
  */
-export async function startHuddle({ args = [], bin = HUDDLE_BIN, readyTimeoutMs = READY_TIMEOUT_MS } = {}) {
-  const port = await freePort();
-  const fullArgs = ['--listen', `127.0.0.1:${port}`, ...args];
+export async function startHuddle({
+  args = [], bin = HUDDLE_BIN, readyTimeoutMs = READY_TIMEOUT_MS, host = '127.0.0.1', env,
+} = {}) {
+  const port = await freePort(host);
+  const fullArgs = ['--listen', `${host}:${port}`, ...args];
   const output = [];
-  const proc = spawn(bin, fullArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(bin, fullArgs, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: env ? { ...process.env, ...env } : process.env,
+  });
   let exited = null;
   let spawnError = null;
   proc.on('error', (e) => { spawnError = e; });
@@ -61,7 +67,7 @@ export async function startHuddle({ args = [], bin = HUDDLE_BIN, readyTimeoutMs 
   proc.stdout.on('data', (d) => output.push(d.toString()));
   proc.stderr.on('data', (d) => output.push(d.toString()));
 
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${host}:${port}`;
   const server = {
     url,
     port,

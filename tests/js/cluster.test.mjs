@@ -1,0 +1,226 @@
+// Cluster mode over three nodes (127.0.0.1/2/3) on a throwaway redis-server: user-addressed
+// events reach every device on every node exactly once, a room spans nodes (the concurrent
+// first createRoom on two nodes makes one room), active calls are counted cluster-wide, and
+// the cluster survives a node's kill -9 and a Redis restart.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { sleep } from '../shared/server.mjs';
+import {
+  MEDIASOUP_CLIENTS, closeCall, consume, emitAck, enterRoom, expectNoEvent, produce, request,
+  waitFor,
+} from './lib/harness.mjs';
+import { connectAs, converged, eventually, startNode, startRedis } from './lib/cluster.mjs';
+
+const client = MEDIASOUP_CLIENTS[0];
+let redis;
+let nodes = [];
+const sockets = new Set();
+
+before(async () => {
+  redis = await startRedis();
+  nodes = await Promise.all([1, 2, 3].map((i) => startNode(i, redis.url)));
+  await converged(nodes);
+});
+
+after(async () => {
+  for (const s of sockets) s.disconnect();
+  await Promise.all(nodes.map((n) => n.stop()));
+  if (process.env.HUDDLE_SHOW_LOGS) {
+    for (const n of nodes) process.stderr.write(`\n===== ${n.id} =====\n${n.logs().slice(-20000)}\n`);
+  }
+  await redis?.stop();
+});
+
+/** A test that dumps the nodes' logs when it fails and disconnects its sockets after. */
+function clusterTest(name, fn, { timeout = 60_000 } = {}) {
+  test(name, { timeout }, async () => {
+    const offsets = nodes.map((n) => n.logs().length);
+    try {
+      await fn();
+    } catch (err) {
+      nodes.forEach((n, i) => process.stderr.write(
+        `\n----- ${n.id} during "${name}" -----\n${n.logs().slice(offsets[i]).slice(-8000)}\n`));
+      throw err;
+    } finally {
+      for (const s of sockets) s.disconnect();
+      sockets.clear();
+      // Leave empty rooms everywhere for the next test.
+      for (const n of nodes.filter((x) => x.proc.exitCode === null && x.proc.signalCode === null)) {
+        await eventually(`${n.id} empty`, async () => {
+          const s = await n.stats();
+          return s.sockets === 0 && s.rooms === 0;
+        }).catch(() => {});
+      }
+    }
+  });
+}
+
+/** Counts `event` on `socket` from now on. */
+function counter(socket, event) {
+  const items = [];
+  socket.on(event, (p) => items.push(p));
+  return items;
+}
+
+clusterTest('user-addressed events reach every device on every node exactly once', async () => {
+  const [n1, n2, n3] = nodes;
+  const caller = await connectAs(n1, '1', sockets);
+  const bobOn2 = await connectAs(n2, '2', sockets);
+  const bobOn3 = await connectAs(n3, '2', sockets);
+  const carolOn1 = await connectAs(n1, '3', sockets);
+  const incoming = [bobOn2, bobOn3, carolOn1].map((s) => counter(s, 'group_call_incoming'));
+  const started = [caller, bobOn2, bobOn3, carolOn1].map((s) => counter(s, 'group_call_started'));
+  const callerIncoming = counter(caller, 'group_call_incoming');
+  caller.emit('group_call_initiate', { callerId: '1', conversationId: 'conv-team', callType: 'video' });
+  await eventually('every device rang', () => incoming.every((l) => l.length >= 1));
+  await eventually('every device heard started', () => started.every((l) => l.length >= 1));
+  await sleep(500); // a duplicate would arrive by now
+  for (const list of incoming) {
+    assert.equal(list.length, 1, 'group_call_incoming exactly once per device');
+    assert.equal(list[0].callerId, '1');
+    assert.equal(list[0].conversationId, 'conv-team');
+    assert.equal(list[0].callerInfo.name, 'Alice');
+  }
+  for (const list of started) assert.equal(list.length, 1, 'group_call_started exactly once');
+  assert.equal(callerIncoming.length, 0, 'the caller does not ring itself');
+});
+
+clusterTest('the concurrent first createRoom on two nodes makes one room that spans them', async () => {
+  const [n1, n2, n3] = nodes;
+  const alice = await connectAs(n1, '1', sockets);
+  const bob = await connectAs(n2, '2', sockets);
+  const started = counter(alice, 'group_call_started');
+  // Both at the same instant: one home, one set of RTP capabilities.
+  const [ca, cb] = await Promise.all([
+    request(alice, 'createRoom', { roomId: 'conv-team' }),
+    request(bob, 'createRoom', { roomId: 'conv-team' }),
+  ]);
+  assert.deepEqual(ca.rtpCapabilities, cb.rtpCapabilities, 'one router: one set of capabilities');
+  const stats = await Promise.all(nodes.map((n) => n.stats()));
+  assert.equal(stats.reduce((sum, s) => sum + s.rooms, 0), 1, 'exactly one room in the cluster');
+  const home = stats.findIndex((s) => s.rooms === 1);
+  assert.equal(stats[home].participants, 2, 'the home holds both participants');
+  assert.equal(stats[home].cluster.remoteParticipants, 1, 'one of them is on another node');
+  await eventually('one group_call_started', () => started.length === 1);
+
+  // Media across nodes: Alice produces, Bob (other node) consumes; getProducers spans nodes.
+  const callA = await enterRoom(alice, 'conv-team', client, { rtpCapabilities: ca.rtpCapabilities });
+  const callB = await enterRoom(bob, 'conv-team', client, { rtpCapabilities: cb.rtpCapabilities });
+  const announced = waitFor(bob, 'newProducer', { predicate: (p) => p.kind === 'video' });
+  const [aAudio, aVideo] = await produce(callA, ['audio', 'video']);
+  const np = await announced;
+  assert.equal(np.producerId, aVideo.id);
+  assert.equal(np.socketId, alice.id, 'newProducer names the producer socket (on the other node)');
+  const listed = await request(bob, 'getProducers', {});
+  const ids = (listed.producers ?? listed).map((p) => p.producerId ?? p.id).sort();
+  assert.deepEqual(ids, [aAudio.id, aVideo.id].sort(), 'getProducers spans nodes');
+  const got = await consume(callB, aVideo.id);
+  assert.equal(got.ack.kind, 'video');
+
+  // A member on the third node sees the call, counted over the cluster, on join.
+  const carol = await connectAs(n3, '3', sockets);
+  const calls = await request(carol, 'get_active_calls', {});
+  const team = calls.calls.find((c) => c.conversationId === 'conv-team');
+  assert.ok(team, `conv-team active for a member on node3: ${JSON.stringify(calls)}`);
+  assert.equal(team.participantCount, 2);
+  assert.deepEqual(team.participants.map((p) => p.userId).sort(), ['1', '2']);
+
+  // Bob leaves: participantLeft and producerClosed cross nodes the other way.
+  const left = waitFor(alice, 'participantLeft');
+  closeCall(callB);
+  assert.deepEqual(await request(bob, 'leaveRoom', {}), { success: true });
+  assert.equal((await left).socketId, bob.id);
+  const ended = waitFor(carol, 'group_call_ended');
+  closeCall(callA);
+  assert.deepEqual(await request(alice, 'leaveRoom', {}), { success: true });
+  assert.equal((await ended).conversationId, 'conv-team', 'the end reaches node3');
+  await eventually('the room is gone from every replica', async () => {
+    const c = await request(carol, 'get_active_calls', {});
+    return c.calls.length === 0;
+  });
+});
+
+clusterTest('errors of forwarded requests keep their strings; bad input changes nothing', async () => {
+  const [n1, n2] = nodes;
+  const alice = await connectAs(n1, '1', sockets);
+  const bob = await connectAs(n2, '2', sockets);
+  await request(alice, 'createRoom', { roomId: 'conv-team' });
+  await request(bob, 'createRoom', { roomId: 'conv-team' });
+  const stats = await Promise.all([n1, n2].map((n) => n.stats()));
+  const bobForwarded = stats[1].cluster.forwardedSockets === 1 || stats[0].cluster.forwardedSockets === 1;
+  assert.ok(bobForwarded, 'one of the two is forwarded to the other node');
+  for (const s of [alice, bob]) {
+    assert.deepEqual(await emitAck(s, 'consume', { transportId: 'nope', producerId: 'nope', rtpCapabilities: {} }),
+      { error: 'Producer not found' });
+    assert.deepEqual(await emitAck(s, 'closeProducer', { producerId: 'nope' }), { error: 'Producer not found' });
+    const bad = await emitAck(s, 'connectTransport', 42);
+    assert.ok(bad.error, 'malformed payload answered with an error');
+  }
+  assert.equal((await Promise.all(nodes.map((n) => n.stats()))).reduce((a, s) => a + s.participants, 0), 2);
+});
+
+clusterTest('kill -9 of a node: its participants leave the rooms homed elsewhere', async () => {
+  // Node 3 carries only Bob; the room is homed on node 1.
+  const [n1, , n3] = nodes;
+  const alice = await connectAs(n1, '1', sockets);
+  await request(alice, 'createRoom', { roomId: 'conv-team' });
+  const bob = await connectAs(n3, '2', sockets);
+  await request(bob, 'createRoom', { roomId: 'conv-team' });
+  assert.equal((await n1.stats()).participants, 2);
+  const bobId = bob.id;
+  const left = waitFor(alice, 'participantLeft', { timeout: 10_000 });
+  const t0 = Date.now();
+  await n3.kill();
+  sockets.delete(bob);
+  const gone = await left;
+  assert.equal(gone.socketId, bobId);
+  const elapsed = Date.now() - t0;
+  assert.ok(elapsed < 10_000, `noticed within 10 s (${elapsed} ms)`);
+  assert.equal((await n1.stats()).participants, 1);
+  // Node 3 comes back (same id): the cluster has three nodes again.
+  nodes[2] = await startNode(3, redis.url);
+  await converged(nodes);
+});
+
+clusterTest('kill -9 of a room\'s home: the others are told and can start it again', async () => {
+  const [, n2, n3] = nodes;
+  const bob = await connectAs(n2, '2', sockets);
+  await request(bob, 'createRoom', { roomId: 'conv-pair' });
+  const carol = await connectAs(n3, '3', sockets);
+  await request(carol, 'createRoom', { roomId: 'conv-pair' });
+  assert.equal((await n3.stats()).cluster.forwardedSockets, 1, 'carol is forwarded to node2');
+  const removed = waitFor(carol, 'removedFromRoom', { timeout: 10_000 });
+  await n2.kill();
+  sockets.delete(bob);
+  const r = await removed;
+  assert.deepEqual(r, { roomId: 'conv-pair', reason: 'home_node_lost' });
+  // The dead home's claim expires with its lease: Carol's createRoom makes a new home.
+  await eventually('a new home for conv-pair', async () => {
+    const ack = await emitAck(carol, 'createRoom', { roomId: 'conv-pair' });
+    return ack && ack.rtpCapabilities;
+  }, 15_000);
+  assert.equal((await n3.stats()).rooms, 1, 'conv-pair now lives on node3');
+  nodes[1] = await startNode(2, redis.url);
+  await converged(nodes);
+});
+
+clusterTest('a Redis restart: readyz reports it, then every node resubscribes and relays again', async () => {
+  const [n1, n2] = nodes;
+  const port = redis.port;
+  await redis.stop();
+  await eventually('readyz 503 without Redis', async () => (await n1.ready()) === 503);
+  // Calls on one node keep working without Redis.
+  const alice = await connectAs(n1, '1', sockets);
+  const dave = await connectAs(n1, '4', sockets);
+  const rang = waitFor(dave, 'group_call_incoming');
+  alice.emit('group_call_initiate', { callerId: '1', conversationId: 'conv-noname', callType: 'audio' });
+  await rang;
+  redis = await startRedis(port);
+  await eventually('readyz 200 again', async () => (await n1.ready()) === 200 && (await n2.ready()) === 200, 15_000);
+  await converged(nodes);
+  const bob = await connectAs(n2, '2', sockets);
+  const incoming = waitFor(bob, 'group_call_incoming');
+  alice.emit('group_call_initiate', { callerId: '1', conversationId: 'conv-team', callType: 'video' });
+  assert.equal((await incoming).callerId, '1', 'relays cross nodes again after the restart');
+  await expectNoEvent(dave, 'group_call_incoming', 300);
+});

@@ -1,0 +1,101 @@
+// Cluster mode test bed: a throwaway redis-server on loopback and N Huddle nodes on
+// 127.0.0.1 … 127.0.0.N sharing it (each its own HTTP port, WebRTC address and node id).
+import { spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { startHuddle, freePort, sleep } from '../../shared/server.mjs';
+import { AVATAR_BASE, FIXTURE, connect, join } from './harness.mjs';
+
+/** The redis-server binary (`cargo xtask setup` installs Debian's). */
+export const REDIS_BIN = process.env.REDIS_SERVER || 'redis-server';
+
+/** Starts `redis-server` on `port` (a free one by default); resolves once it accepts. */
+export async function startRedis(port) {
+  port = port ?? await freePort();
+  const proc = spawn(REDIS_BIN, [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = [];
+  proc.stdout.on('data', (d) => output.push(d.toString()));
+  proc.stderr.on('data', (d) => output.push(d.toString()));
+  let exited = null;
+  proc.on('exit', (code, signal) => { exited = { code, signal }; });
+  const deadline = Date.now() + 10_000;
+  while (!output.join('').includes('Ready to accept connections')) {
+    if (exited) throw new Error(`redis-server exited: ${JSON.stringify(exited)}\n${output.join('')}`);
+    if (Date.now() > deadline) throw new Error(`redis-server not ready:\n${output.join('')}`);
+    await sleep(50);
+  }
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      if (exited) return;
+      const gone = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGKILL');
+      await gone;
+    },
+  };
+}
+
+/** Renewal period of the test nodes: a dead node is noticed within about 3 of them. */
+export const RENEW_MS = 500;
+
+/** Starts node `index` (1-based: host 127.0.0.<index>) of a cluster on `redisUrl`. */
+export async function startNode(index, redisUrl, extraArgs = []) {
+  const host = `127.0.0.${index}`;
+  const node = await startHuddle({
+    host,
+    args: [
+      '--directory', FIXTURE,
+      '--avatar-base-url', AVATAR_BASE,
+      '--rtc-listen-ip', host,
+      '--webrtc-port', '0',
+      '--log-format', 'text',
+      '--redis-url', redisUrl,
+      '--node-id', `node${index}`,
+      '--cluster-renew-ms', String(RENEW_MS),
+      ...extraArgs,
+    ],
+  });
+  node.index = index;
+  node.id = `node${index}`;
+  node.stats = async () => (await fetch(`${node.url}/debug/stats`)).json();
+  node.ready = async () => (await fetch(`${node.url}/readyz`)).status;
+  /** kill -9. */
+  node.kill = async () => {
+    const gone = new Promise((r) => node.proc.once('exit', r));
+    node.proc.kill('SIGKILL');
+    await gone;
+  };
+  return node;
+}
+
+/** Polls `predicate` (async) until true, or fails with `message`. */
+export async function eventually(message, predicate, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await predicate();
+    if (last) return last;
+    if (Date.now() > deadline) assert.fail(`${message} (not within ${timeout} ms)`);
+    await sleep(100);
+  }
+}
+
+/** Waits until every node sees `count` nodes alive (itself included). */
+export async function converged(nodes, count = nodes.length) {
+  for (const n of nodes) {
+    await eventually(`${n.id} sees ${count} nodes`, async () => {
+      const s = await n.stats();
+      return s.cluster && s.cluster.redisUp && s.cluster.nodesAlive === count;
+    });
+  }
+}
+
+/** A socket.io client on `node`, joined as `user`. */
+export async function connectAs(node, user, sockets) {
+  const s = await connect(node.url);
+  sockets?.add(s);
+  await join(s, user);
+  return s;
+}
