@@ -159,6 +159,66 @@ clusterTest('errors of forwarded requests keep their strings; bad input changes 
   assert.equal((await Promise.all(nodes.map((n) => n.stats()))).reduce((a, s) => a + s.participants, 0), 2);
 });
 
+const OFFER = { type: 'offer', sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n' };
+const ANSWER = { type: 'answer', sdp: 'v=0\r\no=- 3 4 IN IP4 127.0.0.1\r\n' };
+const CAND = { candidate: 'candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host', sdpMid: '0', sdpMLineIndex: 0 };
+
+/** register-user on `node` (the ack is the barrier). */
+async function registered(node, userId) {
+  const { connect } = await import('./lib/harness.mjs');
+  const s = await connect(node.url);
+  sockets.add(s);
+  s.userId = userId;
+  const res = await emitAck(s, 'register-user', { userId, userName: `Name ${userId}`, socketId: s.id });
+  assert.equal(res.success, true);
+  return s;
+}
+
+async function available(asker, targetUserId) {
+  return (await emitAck(asker, 'check-user-availability', { targetUserId })).isAvailable;
+}
+
+clusterTest('1:1 calls across nodes: every device rings, answers cross back, busy spans nodes', async () => {
+  const [n1, n2, n3] = nodes;
+  const alice = await registered(n1, '1');
+  const bobOn2 = await registered(n2, '2');
+  const bobOn3 = await registered(n3, '2');
+  const carol = await registered(n2, '3');
+  assert.equal(await available(alice, '2'), true, 'a user on other nodes is available');
+  assert.equal(await available(alice, '9'), false, 'offline everywhere');
+
+  const rings = [bobOn2, bobOn3].map((b) => waitFor(b, 'incoming-call'));
+  const started = await emitAck(alice, 'initiate-call', { targetUserId: 2, callerId: 1, callerName: 'Alice', offer: OFFER });
+  assert.equal(started.success, true, JSON.stringify(started));
+  const [inc2, inc3] = await Promise.all(rings);
+  assert.equal(inc2.callId, started.callId);
+  assert.equal(inc3.callId, started.callId);
+  assert.deepEqual(inc3.offer, OFFER);
+  assert.equal(await available(carol, '2'), false, 'the callee is busy while ringing, seen from node2');
+  assert.equal(await available(carol, '1'), false, 'the caller is busy, seen from node2');
+  const busy = await emitAck(carol, 'initiate-call', { targetUserId: 1, offer: OFFER });
+  assert.deepEqual(busy, { error: 'User is busy' }, 'busy spans nodes');
+
+  // Bob answers on node3: Alice (node1) gets it; Bob's device on node2 hears it was answered elsewhere.
+  const accepted = waitFor(alice, 'call-accepted');
+  const elsewhere = waitFor(bobOn2, 'call-ended');
+  assert.deepEqual(await emitAck(bobOn3, 'call-accepted', { targetUserId: 1, answer: ANSWER }), { success: true });
+  assert.deepEqual(await accepted, { callId: started.callId, from: '2', answer: ANSWER });
+  assert.deepEqual(await elsewhere, { callId: started.callId, reason: 'answered-elsewhere' });
+  const atBob = waitFor(bobOn3, 'ice-candidate');
+  alice.emit('ice-candidate', { targetUserId: 2, candidate: CAND });
+  assert.deepEqual(await atBob, { callId: started.callId, from: '1', candidate: CAND });
+  const atAlice = waitFor(alice, 'ice-candidate');
+  bobOn3.emit('ice-candidate', { targetUserId: 1, candidate: CAND });
+  assert.deepEqual(await atAlice, { callId: started.callId, from: '2', candidate: CAND });
+  // Bob hangs up from node3.
+  const ended = waitFor(alice, 'call-ended');
+  assert.deepEqual(await emitAck(bobOn3, 'call-ended', { targetUserId: 1 }), { success: true });
+  assert.deepEqual(await ended, { callId: started.callId, from: '2', reason: 'hangup' });
+  assert.equal(await available(carol, '2'), true);
+  assert.equal(await available(carol, '1'), true);
+});
+
 clusterTest('kill -9 of a node: its participants leave the rooms homed elsewhere', async () => {
   // Node 3 carries only Bob; the room is homed on node 1.
   const [n1, , n3] = nodes;
@@ -189,11 +249,20 @@ clusterTest('kill -9 of a room\'s home: the others are told and can start it aga
   const carol = await connectAs(n3, '3', sockets);
   await request(carol, 'createRoom', { roomId: 'conv-pair' });
   assert.equal((await n3.stats()).cluster.forwardedSockets, 1, 'carol is forwarded to node2');
+  // A 1:1 call homed on node2 too: Dave (node2) calls Eve (node3).
+  const dave = await registered(n2, '4');
+  const eve = await registered(n3, '5');
+  const ringing = waitFor(eve, 'incoming-call');
+  dave.emit('initiate-call', { targetUserId: 5, callerId: 4, offer: OFFER });
+  const call = await ringing;
+  const callEnded = waitFor(eve, 'call-ended', { timeout: 10_000 });
   const removed = waitFor(carol, 'removedFromRoom', { timeout: 10_000 });
   await n2.kill();
+  sockets.delete(dave);
   sockets.delete(bob);
   const r = await removed;
   assert.deepEqual(r, { roomId: 'conv-pair', reason: 'home_node_lost' });
+  assert.deepEqual(await callEnded, { callId: call.callId, reason: 'disconnect' });
   // The dead home's claim expires with its lease: Carol's createRoom makes a new home.
   await eventually('a new home for conv-pair', async () => {
     const ack = await emitAck(carol, 'createRoom', { roomId: 'conv-pair' });

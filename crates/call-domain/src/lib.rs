@@ -47,7 +47,7 @@ pub use memory_directory::{DirectoryData, MemoryDirectory};
 pub use mesh::{DEFAULT_MESH_MAX_PARTICIPANTS, MeshParticipant, MeshRoom, MeshRooms};
 pub use room::{ConsumeTarget, Participant, ProducerMeta, ProducerView, Room, TransportSlot};
 pub use state::PeerLimits;
-pub use state::{CallState, CallUpdatePoll, JoinRoom, Limits, Stats};
+pub use state::{CallState, CallUpdatePoll, DirectInvite, JoinRoom, Limits, RemotePresence, Stats};
 
 /// A Socket.IO socket id.
 pub type SocketId = String;

@@ -36,6 +36,32 @@ pub struct CallUpdatePoll {
     pub next: Option<Instant>,
 }
 
+/// What the other nodes of a cluster know of one user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemotePresence {
+    /// Joined on some other node.
+    pub online: bool,
+    /// In a call on some other node.
+    pub busy: bool,
+    /// Its sockets on other nodes that a 1:1 call should ring (connected here as proxies).
+    pub sockets: Vec<SocketId>,
+}
+
+/// An `initiate-call` request's fields.
+#[derive(Debug, Clone)]
+pub struct DirectInvite<'a> {
+    /// The caller id the client claims (must be the joined user).
+    pub claimed_caller: Option<&'a str>,
+    /// The callee.
+    pub target: Option<&'a str>,
+    /// Display name of the caller.
+    pub caller_name: Option<&'a str>,
+    /// `audio` / `video`.
+    pub call_type: &'a str,
+    /// The SDP offer.
+    pub offer: serde_json::Value,
+}
+
 /// Configurable limits of the peer-to-peer modes (mesh and 1:1 calls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerLimits {
@@ -135,6 +161,8 @@ pub struct CallState<M: Media> {
     pub(crate) lifecycle: Vec<Lifecycle>,
     /// Cluster mode: user-addressed events also produce [`Effect::Relay`].
     relay: bool,
+    /// Cluster mode: proxy sockets (other nodes' sockets in calls homed here) per user.
+    proxy_users: HashMap<UserId, IndexSet<SocketId>>,
 }
 
 impl<M: Media> Default for CallState<M> {
@@ -150,6 +178,7 @@ impl<M: Media> Default for CallState<M> {
             updates: CallUpdates::default(),
             lifecycle: Vec::new(),
             relay: false,
+            proxy_users: HashMap::new(),
         }
     }
 }
@@ -209,6 +238,20 @@ impl<M: Media> CallState<M> {
     pub fn connect_proxy(&mut self, socket: &str, user: &str) {
         let entry = self.sockets.entry(socket.to_owned()).or_default();
         entry.user = Some(user.to_owned());
+        self.proxy_users
+            .entry(user.to_owned())
+            .or_default()
+            .insert(socket.to_owned());
+    }
+
+    /// Whether `socket` takes part in an SFU room, a mesh room or a 1:1 call.
+    pub fn socket_engaged(&self, socket: &str) -> bool {
+        self.room_of(socket).is_some()
+            || self.mesh.room_of(socket).is_some()
+            || self
+                .user_of(socket)
+                .and_then(|u| self.direct.call_of(u))
+                .is_some_and(|c| c.involves_socket(socket))
     }
 
     // ----- presence -------------------------------------------------------------------------
@@ -277,6 +320,12 @@ impl<M: Media> CallState<M> {
         let mut effects = Vec::new();
         if let Some(user) = self.sockets.get_mut(socket).and_then(|e| e.user.take()) {
             self.unbind_user(socket, &user);
+            if let Some(set) = self.proxy_users.get_mut(&user) {
+                set.shift_remove(socket);
+                if set.is_empty() {
+                    self.proxy_users.remove(&user);
+                }
+            }
             effects.extend(self.direct.disconnect(socket, &user));
         }
         effects.extend(self.mesh.leave_any(socket));
@@ -315,12 +364,13 @@ impl<M: Media> CallState<M> {
         if self.direct.call_of(user).is_some() {
             return true;
         }
-        self.users.get(user).is_some_and(|sockets| {
+        let engaged = |sockets: &IndexSet<SocketId>| {
             sockets.iter().any(|s| {
                 self.mesh.room_of(s).is_some()
                     || self.sockets.get(s).is_some_and(|e| e.room.is_some())
             })
-        })
+        };
+        self.users.get(user).is_some_and(engaged) || self.proxy_users.get(user).is_some_and(engaged)
     }
 
     /// Online (a joined socket) and not in any call.
@@ -330,11 +380,24 @@ impl<M: Media> CallState<M> {
 
     /// `check-user-availability`: the `user-availability-response` for a joined socket.
     pub fn availability(&self, socket: &str, target: Option<&str>) -> Result<OutEvent, CallError> {
+        self.availability_with(socket, target, &RemotePresence::default())
+    }
+
+    /// [`CallState::availability`] with what the other nodes know of the target (cluster
+    /// mode): available when online on some node and busy on none.
+    pub fn availability_with(
+        &self,
+        socket: &str,
+        target: Option<&str>,
+        remote: &RemotePresence,
+    ) -> Result<OutEvent, CallError> {
         let target = target.ok_or(CallError::TargetRequired)?;
         self.user_of(socket).ok_or(CallError::JoinFirst)?;
+        let online = self.is_online(target) || remote.online;
+        let busy = self.in_call(target) || remote.busy;
         Ok(OutEvent::UserAvailability(UserAvailability {
             target_user_id: target.to_owned(),
-            is_available: self.is_available(target),
+            is_available: online && !busy,
         }))
     }
 
@@ -353,6 +416,34 @@ impl<M: Media> CallState<M> {
         call_type: &str,
         offer: serde_json::Value,
     ) -> Result<Initiated, CallError> {
+        let call = DirectInvite {
+            claimed_caller,
+            target,
+            caller_name,
+            call_type,
+            offer,
+        };
+        self.initiate_call_with(socket, call, &RemotePresence::default(), false)
+    }
+
+    /// [`CallState::initiate_call`] in cluster mode: `callee` is what the other nodes know of
+    /// the callee (its sockets there, connected here as proxies with
+    /// [`CallState::connect_proxy`], ring too), `caller_busy` whether the caller is in a call
+    /// on another node.
+    pub fn initiate_call_with(
+        &mut self,
+        socket: &str,
+        call: DirectInvite<'_>,
+        callee_remote: &RemotePresence,
+        caller_busy: bool,
+    ) -> Result<Initiated, CallError> {
+        let DirectInvite {
+            claimed_caller,
+            target,
+            caller_name,
+            call_type,
+            offer,
+        } = call;
         let caller = self.user_of(socket).ok_or(CallError::JoinFirst)?.to_owned();
         if claimed_caller.is_some_and(|c| c != caller) {
             return Err(CallError::CallerMismatch);
@@ -361,12 +452,12 @@ impl<M: Media> CallState<M> {
         if callee == caller {
             return Err(CallError::CallSelf);
         }
-        if self.in_call(&caller) {
+        if self.in_call(&caller) || caller_busy {
             return Err(CallError::AlreadyInCall);
         }
-        let refused = if !self.is_online(&callee) {
+        let refused = if !self.is_online(&callee) && callee_remote.sockets.is_empty() {
             Some((CallError::UserUnavailable, RejectReason::Unavailable))
-        } else if self.in_call(&callee) {
+        } else if self.in_call(&callee) || callee_remote.busy {
             Some((CallError::UserBusy, RejectReason::Busy))
         } else {
             None
@@ -390,7 +481,8 @@ impl<M: Media> CallState<M> {
             .map(str::to_owned)
             .or_else(|| self.sockets.get(socket).and_then(|e| e.name.clone()))
             .unwrap_or_else(|| format!("User {caller}"));
-        let callee_sockets = self.sockets_of(&callee);
+        let mut callee_sockets = self.sockets_of(&callee);
+        callee_sockets.extend(callee_remote.sockets.iter().cloned());
         let (call_id, effects, timeout) = self.direct.start(NewCall {
             caller,
             caller_socket: socket.to_owned(),

@@ -27,7 +27,10 @@ fn single_node_state_never_relays() {
     let t = Tracker::new();
     let mut st = State::new();
     online(&mut st, "s1", "1");
-    let fx = st.join_room("s1", join_req(&t, "r", "1", MEMBERS)).unwrap().1;
+    let fx = st
+        .join_room("s1", join_req(&t, "r", "1", MEMBERS))
+        .unwrap()
+        .1;
     assert_eq!(names(&fx), ["group_call_started"]);
     assert!(relays(&fx).is_empty());
 }
@@ -37,7 +40,10 @@ fn call_start_and_end_relay_to_every_member_once() {
     let t = Tracker::new();
     let mut st = State::new().with_relay(true);
     online(&mut st, "s1", "1");
-    let fx = st.join_room("s1", join_req(&t, "r", "1", MEMBERS)).unwrap().1;
+    let fx = st
+        .join_room("s1", join_req(&t, "r", "1", MEMBERS))
+        .unwrap()
+        .1;
     // Local sockets get the emit; every member (sorted, once) gets the relay.
     assert_eq!(only(&fx, "group_call_started").0, socks(&["s1"]));
     assert_eq!(
@@ -62,7 +68,7 @@ fn a_proxy_socket_joins_rooms_but_gets_no_user_addressed_emit() {
     st.connect_proxy("remote-2", "2");
     assert_eq!(st.user_of("remote-2"), Some("2"));
     assert!(!st.is_online("2"), "a proxy is not presence");
-    st.join_room("s1", join_req(&t, "r", "1", MEMBERS)).unwrap().1;
+    st.join_room("s1", join_req(&t, "r", "1", MEMBERS)).unwrap();
     let (_, fx) = st
         .join_room("remote-2", join_req(&t, "r", "2", MEMBERS))
         .unwrap();

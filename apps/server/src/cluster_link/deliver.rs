@@ -81,7 +81,7 @@ pub(crate) fn emit_local<'a>(
     for sid in sids {
         let Ok(id) = sid.parse::<Sid>() else { continue };
         if let Some(socket) = app.io.get_socket(id)
-            && let Err(e) = socket.emit(event.to_owned(), payload)
+            && let Err(e) = socket.emit(event, payload)
         {
             tracing::debug!(sid = %sid, event, error = %e, "emit failed");
         }

@@ -36,6 +36,14 @@ const ROOM_EVENTS: &[&str] = &[
     ev::REQUEST_KEY_FRAME,
 ];
 
+/// 1:1 events of a callee socket, forwarded to the node of the call (the caller's).
+const DIRECT_EVENTS: &[&str] = &[
+    signal_proto::direct::CALL_ACCEPTED,
+    signal_proto::direct::CALL_REJECTED,
+    signal_proto::direct::CALL_ENDED,
+    signal_proto::direct::ICE_CANDIDATE,
+];
+
 /// Where a room lives.
 enum Home {
     Here,
@@ -50,6 +58,9 @@ pub(crate) async fn intercept(
     sid: &str,
     req: Request,
 ) -> Option<Request> {
+    if DIRECT_EVENTS.contains(&req.event) {
+        return intercept_direct(app, link, sid, req).await;
+    }
     if !ROOM_EVENTS.contains(&req.event) {
         return Some(req);
     }
@@ -107,6 +118,30 @@ pub(crate) async fn intercept(
             None
         }
     }
+}
+
+/// A callee socket's answer to a 1:1 call of another node goes to that node.
+async fn intercept_direct(
+    app: &Arc<App>,
+    link: &ClusterLink,
+    sid: &str,
+    req: Request,
+) -> Option<Request> {
+    let home = link.direct_home.lock().get(sid).map(|(n, _)| n.clone());
+    let Some(home) = home else {
+        return Some(req);
+    };
+    if app.state.lock().socket_engaged(sid) {
+        // A call of this node's own: handled here.
+        return Some(req);
+    }
+    let ends = req.event != signal_proto::direct::CALL_ACCEPTED
+        && req.event != signal_proto::direct::ICE_CANDIDATE;
+    let answer = forward(app, link, &home, sid, req).await;
+    if ends && answer.is_some_and(|a| a.get("error").is_none()) {
+        link.direct_home.lock().remove(sid);
+    }
+    None
 }
 
 /// The room's home: here when it is active here, else whoever holds (or now wins) its claim.
@@ -210,7 +245,16 @@ pub(crate) async fn serve_loop(
                 sids,
                 event,
                 payload,
-            } => super::deliver::emit_local(&app, &sids, &event, &payload),
+            } => {
+                note_direct(&link, request.from(), &sids, &event, &payload);
+                super::deliver::emit_local(&app, &sids, &event, &payload);
+            }
+            ToNode::Presence { users } => {
+                let answer = super::presence::answer(&app, &users);
+                if let Err(error) = request.respond(&answer).await {
+                    tracing::debug!(%error, "cluster: presence answer not sent");
+                }
+            }
             ToNode::Gone { sid } => proxy_gone(&app, &link, &sid),
             ToNode::Forward {
                 sid,
@@ -229,6 +273,27 @@ pub(crate) async fn serve_loop(
     }
 }
 
+/// A 1:1 call of `home` rings (or ends for) sockets of this node: remember where their
+/// answers go.
+fn note_direct(link: &ClusterLink, home: &NodeId, sids: &[String], event: &str, payload: &Value) {
+    if event == signal_proto::direct::INCOMING_CALL {
+        let call_id = payload
+            .get("callId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut direct = link.direct_home.lock();
+        for sid in sids {
+            direct.insert(sid.clone(), (home.clone(), call_id.clone()));
+        }
+    } else if event == signal_proto::direct::CALL_ENDED {
+        let mut direct = link.direct_home.lock();
+        for sid in sids {
+            direct.remove(sid);
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn serve_forward(
     app: Arc<App>,
@@ -240,7 +305,12 @@ async fn serve_forward(
     data: Value,
     has_ack: bool,
 ) {
-    let Some(event) = ROOM_EVENTS.iter().copied().find(|e| **e == *event) else {
+    let Some(event) = ROOM_EVENTS
+        .iter()
+        .chain(DIRECT_EVENTS)
+        .copied()
+        .find(|e| **e == *event)
+    else {
         let _ = request.respond_error(errors::UNKNOWN_EVENT).await;
         return;
     };
@@ -251,7 +321,7 @@ async fn serve_forward(
             st.connect_proxy(&sid, &user);
         }
     }
-    link.proxies.lock().insert(sid.clone(), from);
+    link.add_proxy(&sid, from);
     let (tx, rx) = tokio::sync::oneshot::channel();
     let req = Request {
         event,
@@ -263,9 +333,9 @@ async fn serve_forward(
         .instrument(tracing::info_span!("forwarded", sid = %sid))
         .await;
     let answer = rx.await.unwrap_or(Value::Null);
-    // A proxy that is in no room (its createRoom failed, or it left) is forgotten.
-    let in_room = app.state.lock().room_of(&sid).is_some();
-    if !in_room {
+    // A proxy that takes part in nothing (its createRoom failed, it left) is forgotten.
+    let engaged = app.state.lock().socket_engaged(&sid);
+    if !engaged {
         proxy_gone(&app, &link, &sid);
     }
     if let Err(error) = request.respond(&answer).await {
@@ -274,7 +344,7 @@ async fn serve_forward(
 }
 
 /// A proxy socket left (its node says so, or died): it leaves the room like a disconnect.
-fn proxy_gone(app: &App, link: &ClusterLink, sid: &str) {
+pub(crate) fn proxy_gone(app: &App, link: &ClusterLink, sid: &str) {
     if link.proxies.lock().remove(sid).is_none() {
         return;
     }
@@ -289,7 +359,7 @@ pub(crate) fn peer_dead(app: &App, link: &ClusterLink, peer: &NodeId) {
         .proxies
         .lock()
         .iter()
-        .filter(|(_, node)| *node == peer)
+        .filter(|(_, p)| p.node == *peer)
         .map(|(sid, _)| sid.clone())
         .collect();
     for sid in &proxies {
@@ -315,8 +385,35 @@ pub(crate) fn peer_dead(app: &App, link: &ClusterLink, peer: &NodeId) {
         .unwrap_or(Value::Null);
         super::deliver::emit_local(app, std::iter::once(sid), ev::REMOVED_FROM_ROOM, &payload);
     }
+    let calls: Vec<(String, String)> = {
+        let mut direct = link.direct_home.lock();
+        let gone: Vec<(String, String)> = direct
+            .iter()
+            .filter(|(_, (home, _))| home == peer)
+            .map(|(sid, (_, call))| (sid.clone(), call.clone()))
+            .collect();
+        for (sid, _) in &gone {
+            direct.remove(sid);
+        }
+        gone
+    };
+    for (sid, call_id) in &calls {
+        let payload = serde_json::to_value(signal_proto::direct::CallEnded {
+            call_id: call_id.clone(),
+            from: None,
+            reason: signal_proto::direct::EndReason::Disconnect,
+        })
+        .unwrap_or(Value::Null);
+        super::deliver::emit_local(
+            app,
+            std::iter::once(sid),
+            signal_proto::direct::CALL_ENDED,
+            &payload,
+        );
+    }
     tracing::warn!(
         peer = %peer,
+        calls = calls.len(),
         proxies = proxies.len(),
         orphans = orphans.len(),
         "cluster: cleaned up after a dead node"

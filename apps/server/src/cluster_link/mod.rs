@@ -15,6 +15,7 @@
 pub mod active;
 pub mod deliver;
 pub mod forward;
+pub mod presence;
 pub mod wire;
 
 use crate::app::App;
@@ -30,8 +31,11 @@ use tokio::sync::mpsc;
 /// This node's membership in the cluster. Present in [`App`] only in cluster mode.
 pub struct ClusterLink {
     node: Node,
-    /// Sockets of other nodes taking part in rooms homed here → their node.
-    proxies: Mutex<HashMap<String, NodeId>>,
+    /// Sockets of other nodes taking part in calls homed here.
+    proxies: Mutex<HashMap<String, Proxy>>,
+    /// Sockets of this node ringing in (or answering) a 1:1 call homed elsewhere → (home,
+    /// call id).
+    direct_home: Mutex<HashMap<String, (NodeId, String)>>,
     /// Sockets of this node in rooms homed elsewhere → (room, home node).
     forwarded: Mutex<HashMap<String, (String, NodeId)>>,
     /// Ordered outgoing relays and deliveries.
@@ -49,6 +53,17 @@ impl std::fmt::Debug for ClusterLink {
             .finish_non_exhaustive()
     }
 }
+
+/// Another node's socket that takes part in a call homed here.
+#[derive(Debug, Clone)]
+struct Proxy {
+    node: NodeId,
+    since: std::time::Instant,
+}
+
+/// Proxies that take part in nothing are forgotten after this long (the wait covers a
+/// forwarded `createRoom` between the proxy's creation and its join).
+const PROXY_IDLE: Duration = Duration::from_secs(10);
 
 /// The cluster view of `/debug/stats` and `/metrics`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -89,6 +104,7 @@ impl ClusterLink {
         Ok(Some(Arc::new(Self {
             node,
             proxies: Mutex::new(HashMap::new()),
+            direct_home: Mutex::new(HashMap::new()),
             forwarded: Mutex::new(HashMap::new()),
             outbox,
             outbox_rx: Mutex::new(Some(outbox_rx)),
@@ -112,6 +128,7 @@ impl ClusterLink {
         if let Some(requests) = self.node.rpc().requests() {
             tokio::spawn(forward::serve_loop(self.clone(), app.clone(), requests));
         }
+        tokio::spawn(sweep_loop(self.clone(), app.clone()));
         tokio::spawn(node_events(self.clone(), app, self.node.node_events()));
     }
 
@@ -132,7 +149,18 @@ impl ClusterLink {
 
     /// The node a proxy socket belongs to.
     pub(crate) fn proxy_node(&self, sid: &str) -> Option<NodeId> {
-        self.proxies.lock().get(sid).cloned()
+        self.proxies.lock().get(sid).map(|p| p.node.clone())
+    }
+
+    /// Record `sid` (of `node`) as a proxy socket of this node.
+    pub(crate) fn add_proxy(&self, sid: &str, node: NodeId) {
+        self.proxies.lock().insert(
+            sid.to_owned(),
+            Proxy {
+                node,
+                since: std::time::Instant::now(),
+            },
+        );
     }
 
     /// A room of this node changed (participants joined or left, or it ended): republish its
@@ -187,6 +215,28 @@ async fn node_events(
                 tracing::warn!(peer = %peer, "cluster: node dead");
                 forward::peer_dead(&app, &link, &peer);
             }
+        }
+    }
+}
+
+/// Forgets proxies that have taken part in nothing for [`PROXY_IDLE`] (the callee devices of
+/// a 1:1 call that another device answered, for instance).
+async fn sweep_loop(link: Arc<ClusterLink>, app: Weak<App>) {
+    let mut tick = tokio::time::interval(PROXY_IDLE);
+    loop {
+        tick.tick().await;
+        let Some(app) = app.upgrade() else { break };
+        let idle: Vec<String> = {
+            let proxies = link.proxies.lock();
+            let st = app.state.lock();
+            proxies
+                .iter()
+                .filter(|(sid, p)| p.since.elapsed() >= PROXY_IDLE && !st.socket_engaged(sid))
+                .map(|(sid, _)| sid.clone())
+                .collect()
+        };
+        for sid in idle {
+            forward::proxy_gone(&app, &link, &sid);
         }
     }
 }

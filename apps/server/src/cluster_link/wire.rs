@@ -48,4 +48,20 @@ pub enum ToNode {
         /// The socket (of the sender).
         sid: String,
     },
+    /// What the receiver knows of these users (answered with `Vec<UserPresence>`).
+    Presence {
+        /// The users.
+        users: Vec<String>,
+    },
+}
+
+/// One user as one node sees it: the answer to [`ToNode::Presence`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UserPresence {
+    /// The user.
+    pub user: String,
+    /// Its joined sockets on that node.
+    pub sockets: Vec<String>,
+    /// In a call (SFU, mesh or 1:1) homed on that node.
+    pub busy: bool,
 }

@@ -9,7 +9,7 @@
 use super::{reply, reply_error};
 use crate::ack::Ack;
 use crate::app::App;
-use call_domain::{DirectTimeout, Effect, Initiated, OutEvent};
+use call_domain::{DirectInvite, DirectTimeout, Effect, Initiated, OutEvent, RemotePresence};
 use serde_json::Value;
 use signal_proto::direct::{
     self as dc, Addressed, AvailabilityRequest, CallAcceptedRequest, CallControlRequest,
@@ -102,7 +102,7 @@ macro_rules! decode_or_fail {
 pub(crate) use decode_or_fail;
 
 /// Route one 1:1 event.
-pub fn handle(app: &Arc<App>, sid: &str, event: &str, data: Value, ack: Ack, has_ack: bool) {
+pub async fn handle(app: &Arc<App>, sid: &str, event: &str, data: Value, ack: Ack, has_ack: bool) {
     let r = Responder {
         app,
         sid,
@@ -112,8 +112,8 @@ pub fn handle(app: &Arc<App>, sid: &str, event: &str, data: Value, ack: Ack, has
     };
     match event {
         dc::REGISTER_USER => register_user(r, data),
-        dc::CHECK_USER_AVAILABILITY => check_availability(r, data),
-        dc::INITIATE_CALL => initiate_call(app, r, data),
+        dc::CHECK_USER_AVAILABILITY => check_availability(r, data).await,
+        dc::INITIATE_CALL => initiate_call(app, r, data).await,
         dc::CALL_ACCEPTED => accept(r, data),
         dc::CALL_REJECTED => control(r, data, Control::Reject),
         dc::CALL_ENDED => control(r, data, Control::End),
@@ -139,13 +139,19 @@ fn register_user(r: Responder<'_>, data: Value) {
 }
 
 /// `check-user-availability {targetUserId}`.
-fn check_availability(r: Responder<'_>, data: Value) {
+async fn check_availability(r: Responder<'_>, data: Value) {
     let req: AvailabilityRequest = decode_or_fail!(data, r);
+    let target = req.target();
+    // Cluster mode: what the other nodes know of the target.
+    let remote = match (&r.app.cluster, &target) {
+        (Some(link), Some(t)) => link.presence(std::slice::from_ref(t)).await.of(t),
+        _ => RemotePresence::default(),
+    };
     let answer = r
         .app
         .state
         .lock()
-        .availability(r.sid, req.target().as_deref());
+        .availability_with(r.sid, target.as_deref(), &remote);
     match answer {
         Ok(event) => r.respond(event),
         Err(e) => r.fail(e),
@@ -154,17 +160,38 @@ fn check_availability(r: Responder<'_>, data: Value) {
 
 /// `initiate-call`: ring the callee's sockets and start the ring timer, or tell the caller at
 /// once that the callee is busy / offline (`call-rejected {reason}`).
-fn initiate_call(app: &Arc<App>, r: Responder<'_>, data: Value) {
+async fn initiate_call(app: &Arc<App>, r: Responder<'_>, data: Value) {
     let mut req: InitiateCallRequest = decode_or_fail!(data, r);
     let offer = req.offer.take().unwrap_or(Value::Null);
-    let outcome = app.state.lock().initiate_call(
-        r.sid,
-        req.caller().as_deref(),
-        req.target().as_deref(),
-        req.caller_name.as_deref(),
-        req.call_type(),
+    let target = req.target();
+    let caller = app.state.lock().user_of(r.sid).map(str::to_owned);
+    // Cluster mode: the callee's sockets on other nodes ring too (as proxies here), and a
+    // call anywhere makes either party busy.
+    let (callee_remote, caller_busy, proxies) = match (&app.cluster, &target, &caller) {
+        (Some(link), Some(callee), Some(caller)) => {
+            let view = link.presence(&[caller.clone(), callee.clone()]).await;
+            let proxies = link.ring_proxies(app, callee, view.sockets_of(callee));
+            (view.of(callee), view.of(caller).busy, proxies)
+        }
+        _ => (RemotePresence::default(), false, Vec::new()),
+    };
+    let claimed = req.caller();
+    let invite = DirectInvite {
+        claimed_caller: claimed.as_deref(),
+        target: target.as_deref(),
+        caller_name: req.caller_name.as_deref(),
+        call_type: req.call_type(),
         offer,
-    );
+    };
+    let outcome = app
+        .state
+        .lock()
+        .initiate_call_with(r.sid, invite, &callee_remote, caller_busy);
+    if !matches!(outcome, Ok(Initiated::Ringing { .. }))
+        && let Some(link) = &app.cluster
+    {
+        link.forget_proxies(app, &proxies);
+    }
     match outcome {
         Err(e) => r.fail(e),
         Ok(Initiated::Refused { error, effects }) => {
