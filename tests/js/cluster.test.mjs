@@ -219,6 +219,34 @@ clusterTest('1:1 calls across nodes: every device rings, answers cross back, bus
   assert.equal(await available(carol, '1'), true);
 });
 
+clusterTest('mesh calls across nodes: join, relays and leave reach the other node', async () => {
+  const [n1, n2, n3] = nodes;
+  const alice = await connectAs(n1, '1', sockets);
+  const bob = await connectAs(n2, '2', sockets);
+  const carol = await connectAs(n3, '3', sockets);
+  const invited = waitFor(carol, 'groupcall:invitation');
+  assert.deepEqual(await emitAck(alice, 'groupcall:join', { roomId: 'conv-quad' }),
+    { roomId: 'conv-quad', participants: [], maxParticipants: 6 });
+  const joinedAtA = waitFor(alice, 'groupcall:participant-joined');
+  const view = await emitAck(bob, 'groupcall:join', { roomId: 'conv-quad' });
+  assert.deepEqual(view.participants.map((p) => [p.userId, p.socketId]), [['1', alice.id]],
+    `bob on node2 sees alice on node1: ${JSON.stringify(view)}`);
+  assert.equal((await joinedAtA).socketId, bob.id);
+  const offerAtB = waitFor(bob, 'groupcall:webrtc-offer');
+  alice.emit('groupcall:webrtc-offer', { roomId: 'conv-quad', offer: OFFER, targetUserId: 2 });
+  assert.deepEqual(await offerAtB, { roomId: 'conv-quad', senderId: '1', senderSocketId: alice.id, offer: OFFER });
+  const answerAtA = waitFor(alice, 'groupcall:webrtc-answer');
+  bob.emit('groupcall:webrtc-answer', { roomId: 'conv-quad', answer: ANSWER, targetUserId: '1' });
+  assert.equal((await answerAtA).senderSocketId, bob.id);
+  // An invitation from node2 reaches a member on node3.
+  assert.deepEqual(await emitAck(bob, 'groupcall:invitation', { roomId: 'conv-quad', callType: 'video' }),
+    { success: true, invited: 2 });
+  assert.equal((await invited).callerId, '2');
+  const leftAtA = waitFor(alice, 'groupcall:participant-left');
+  assert.deepEqual(await emitAck(bob, 'groupcall:leave', { roomId: 'conv-quad' }), { success: true });
+  assert.equal((await leftAtA).socketId, bob.id);
+});
+
 clusterTest('kill -9 of a node: its participants leave the rooms homed elsewhere', async () => {
   // Node 3 carries only Bob; the room is homed on node 1.
   const [n1, , n3] = nodes;

@@ -61,6 +61,9 @@ pub(crate) async fn intercept(
     if DIRECT_EVENTS.contains(&req.event) {
         return intercept_direct(app, link, sid, req).await;
     }
+    if handlers::mesh::EVENTS.contains(&req.event) {
+        return intercept_mesh(app, link, sid, req).await;
+    }
     if !ROOM_EVENTS.contains(&req.event) {
         return Some(req);
     }
@@ -87,7 +90,8 @@ pub(crate) async fn intercept(
     let (Some(room), true) = (room, joined) else {
         return Some(req);
     };
-    let home = match home_of(app, link, &room).await {
+    let here = app.state.lock().room(&room).is_some();
+    let home = match home_of(link, &room, here).await {
         Ok(home) => home,
         Err(e) => {
             reply_error(req.ack, e);
@@ -144,9 +148,82 @@ async fn intercept_direct(
     None
 }
 
-/// The room's home: here when it is active here, else whoever holds (or now wins) its claim.
-async fn home_of(app: &App, link: &ClusterLink, room: &str) -> Result<Home, &'static str> {
-    if app.state.lock().room(room).is_some() {
+/// A mesh room's events go to its home as an SFU room's do (claim key `mesh:{room}`).
+async fn intercept_mesh(
+    app: &Arc<App>,
+    link: &ClusterLink,
+    sid: &str,
+    req: Request,
+) -> Option<Request> {
+    use signal_proto::mesh as mc;
+    let previous = link.mesh_forwarded.lock().get(sid).cloned();
+    if req.event != mc::JOIN {
+        let Some(home) = previous else {
+            return Some(req);
+        };
+        let leaving = req.event == mc::LEAVE;
+        let answer = forward(app, link, &home, sid, req).await;
+        if leaving && answer.is_some_and(|a| a.get("error").is_none()) {
+            link.mesh_forwarded.lock().remove(sid);
+        }
+        return None;
+    }
+    let room = signal_proto::requests::decode::<mc::MeshJoinRequest>(req.data.clone())
+        .ok()
+        .and_then(|r| r.room_id())
+        .filter(|r| !r.is_empty());
+    let joined = app.state.lock().user_of(sid).is_some();
+    let (Some(room), true) = (room, joined) else {
+        return Some(req);
+    };
+    let here = app.state.lock().mesh().room(&room).is_some();
+    let home = match home_of(link, &mesh_key(&room), here).await {
+        Ok(home) => home,
+        Err(e) => {
+            handlers::direct::fail_as_mesh(app, sid, req, e);
+            return None;
+        }
+    };
+    match home {
+        Home::Here => {
+            if let Some(old) = previous {
+                link.mesh_forwarded.lock().remove(sid);
+                link.send_to(
+                    old,
+                    ToNode::Gone {
+                        sid: sid.to_owned(),
+                    },
+                );
+            }
+            Some(req)
+        }
+        Home::There(home) => {
+            if let Some(old) = previous.filter(|old| *old != home) {
+                link.send_to(
+                    old,
+                    ToNode::Gone {
+                        sid: sid.to_owned(),
+                    },
+                );
+            }
+            let answer = forward(app, link, &home, sid, req).await;
+            if answer.is_some_and(|a| a.get("error").is_none()) {
+                link.mesh_forwarded.lock().insert(sid.to_owned(), home);
+            }
+            None
+        }
+    }
+}
+
+/// The authority key of mesh room `room` (SFU rooms use the conversation id itself).
+pub(crate) fn mesh_key(room: &str) -> String {
+    format!("mesh:{room}")
+}
+
+/// The home of `room` (a claim key): here when it is active here (`here`), else whoever
+/// holds (or now wins) its claim.
+async fn home_of(link: &ClusterLink, room: &str, here: bool) -> Result<Home, &'static str> {
+    if here {
         return Ok(Home::Here);
     }
     match link.node.authority().claim(room).await {
@@ -213,8 +290,13 @@ async fn forward(
 
 /// A local socket disconnected: its remote room (if any) must let it go.
 pub(crate) fn socket_gone(link: &ClusterLink, sid: &str) {
-    let forwarded = link.forwarded.lock().remove(sid);
-    if let Some((_, home)) = forwarded {
+    let forwarded = link.forwarded.lock().remove(sid).map(|(_, home)| home);
+    let mesh = link.mesh_forwarded.lock().remove(sid);
+    let direct = link.direct_home.lock().remove(sid).map(|(home, _)| home);
+    let mut homes: Vec<NodeId> = [forwarded, mesh, direct].into_iter().flatten().collect();
+    homes.sort();
+    homes.dedup();
+    for home in homes {
         link.send_to(
             home,
             ToNode::Gone {
@@ -308,6 +390,7 @@ async fn serve_forward(
     let Some(event) = ROOM_EVENTS
         .iter()
         .chain(DIRECT_EVENTS)
+        .chain(handlers::mesh::EVENTS)
         .copied()
         .find(|e| **e == *event)
     else {
@@ -385,6 +468,7 @@ pub(crate) fn peer_dead(app: &App, link: &ClusterLink, peer: &NodeId) {
         .unwrap_or(Value::Null);
         super::deliver::emit_local(app, std::iter::once(sid), ev::REMOVED_FROM_ROOM, &payload);
     }
+    link.mesh_forwarded.lock().retain(|_, home| home != peer);
     let calls: Vec<(String, String)> = {
         let mut direct = link.direct_home.lock();
         let gone: Vec<(String, String)> = direct

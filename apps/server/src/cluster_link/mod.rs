@@ -38,6 +38,8 @@ pub struct ClusterLink {
     direct_home: Mutex<HashMap<String, (NodeId, String)>>,
     /// Sockets of this node in rooms homed elsewhere → (room, home node).
     forwarded: Mutex<HashMap<String, (String, NodeId)>>,
+    /// Sockets of this node in mesh rooms homed elsewhere → home node.
+    mesh_forwarded: Mutex<HashMap<String, NodeId>>,
     /// Ordered outgoing relays and deliveries.
     outbox: mpsc::UnboundedSender<deliver::Outgoing>,
     outbox_rx: Mutex<Option<mpsc::UnboundedReceiver<deliver::Outgoing>>>,
@@ -106,6 +108,7 @@ impl ClusterLink {
             proxies: Mutex::new(HashMap::new()),
             direct_home: Mutex::new(HashMap::new()),
             forwarded: Mutex::new(HashMap::new()),
+            mesh_forwarded: Mutex::new(HashMap::new()),
             outbox,
             outbox_rx: Mutex::new(Some(outbox_rx)),
             rooms,
@@ -223,9 +226,43 @@ async fn node_events(
 /// a 1:1 call that another device answered, for instance).
 async fn sweep_loop(link: Arc<ClusterLink>, app: Weak<App>) {
     let mut tick = tokio::time::interval(PROXY_IDLE);
+    let mut idle_claims: std::collections::HashSet<String> = Default::default();
     loop {
         tick.tick().await;
         let Some(app) = app.upgrade() else { break };
+        // Claims of rooms no longer active here (mesh rooms, whose end has no lifecycle
+        // event, and any left behind) are released after two idle sweeps in a row, so a
+        // claim just won for a join still in flight is never given up.
+        let owned = link.node.authority().owned();
+        let idle_now: std::collections::HashSet<String> = {
+            let st = app.state.lock();
+            owned
+                .iter()
+                .filter(|(room, _)| match room.strip_prefix("mesh:") {
+                    Some(mesh) => st.mesh().room(mesh).is_none(),
+                    None => st.room(room).is_none(),
+                })
+                .map(|(room, _)| room.clone())
+                .collect()
+        };
+        for (room, epoch) in &owned {
+            let still_idle = {
+                let st = app.state.lock();
+                match room.strip_prefix("mesh:") {
+                    Some(mesh) => st.mesh().room(mesh).is_none(),
+                    None => st.room(room).is_none(),
+                }
+            };
+            if still_idle && idle_now.contains(room) && idle_claims.contains(room) {
+                match link.node.authority().release(room, *epoch).await {
+                    Ok(released) => {
+                        tracing::info!(room, epoch, released, "cluster: idle claim released")
+                    }
+                    Err(error) => tracing::warn!(room, %error, "cluster: idle claim not released"),
+                }
+            }
+        }
+        idle_claims = idle_now;
         let idle: Vec<String> = {
             let proxies = link.proxies.lock();
             let st = app.state.lock();

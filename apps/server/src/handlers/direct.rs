@@ -90,6 +90,24 @@ impl Responder<'_> {
     }
 }
 
+/// Refuse a mesh request (cluster routing) as the mesh handlers would: `{error}` ack or
+/// `groupcall:error`.
+pub(crate) fn fail_as_mesh(
+    app: &App,
+    sid: &str,
+    req: crate::socket::Request,
+    error: impl std::fmt::Display,
+) {
+    Responder {
+        app,
+        sid,
+        ack: req.ack,
+        has_ack: req.has_ack,
+        channel: ErrorChannel::Mesh,
+    }
+    .fail(error);
+}
+
 /// Decode a payload or refuse the request and return from the handler.
 macro_rules! decode_or_fail {
     ($data:expr, $r:expr) => {
