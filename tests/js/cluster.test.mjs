@@ -301,6 +301,43 @@ clusterTest('kill -9 of a room\'s home: the others are told and can start it aga
   await converged(nodes);
 });
 
+clusterTest('SIGTERM of a node: its sockets hear server_shutdown, its participants leave at once', async () => {
+  const [n1, , n3] = nodes;
+  const alice = await connectAs(n1, '1', sockets);
+  const carol = await connectAs(n1, '3', sockets);
+  await request(alice, 'createRoom', { roomId: 'conv-team' });
+  const bob = await connectAs(n3, '2', sockets);
+  await request(bob, 'createRoom', { roomId: 'conv-team' });
+  const bobId = bob.id;
+  const shutdown = waitFor(bob, 'server_shutdown');
+  const left = waitFor(alice, 'participantLeft', { timeout: 3000 });
+  const t0 = Date.now();
+  await n3.stop();
+  sockets.delete(bob);
+  await shutdown;
+  assert.equal((await left).socketId, bobId);
+  assert.ok(Date.now() - t0 < 3000, 'a graceful leave is seen at once, not after the lease');
+  // The rest of the cluster keeps serving.
+  const calls = await request(carol, 'get_active_calls', {});
+  assert.equal(calls.calls.find((c) => c.conversationId === 'conv-team').participantCount, 1);
+  await eventually('node1 sees 2 nodes', async () => (await n1.stats()).cluster.nodesAlive === 2);
+  nodes[2] = await startNode(3, redis.url);
+  await converged(nodes);
+});
+
+clusterTest('group_call_updated reaches members on every node', async () => {
+  const [n1, n2, n3] = nodes;
+  const alice = await connectAs(n1, '1', sockets);
+  const bob = await connectAs(n2, '2', sockets);
+  const carol = await connectAs(n3, '3', sockets);
+  await request(alice, 'createRoom', { roomId: 'conv-team' });
+  const updated = waitFor(carol, 'group_call_updated', { predicate: (u) => u.participantCount === 2 });
+  await request(bob, 'createRoom', { roomId: 'conv-team' });
+  const u = await updated;
+  assert.equal(u.conversationId, 'conv-team');
+  assert.deepEqual(u.participants.map((p) => p.userId), ['1', '2']);
+});
+
 clusterTest('a Redis restart: readyz reports it, then every node resubscribes and relays again', async () => {
   const [n1, n2] = nodes;
   const port = redis.port;
