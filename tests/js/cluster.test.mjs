@@ -9,7 +9,9 @@ import {
   MEDIASOUP_CLIENTS, closeCall, consume, emitAck, enterRoom, expectNoEvent, produce, request,
   waitFor,
 } from './lib/harness.mjs';
-import { connectAs, converged, eventually, startNode, startRedis } from './lib/cluster.mjs';
+import {
+  connectAs, converged, eventually, startBalancer, startNode, startRedis,
+} from './lib/cluster.mjs';
 
 const client = MEDIASOUP_CLIENTS[0];
 let redis;
@@ -245,6 +247,36 @@ clusterTest('mesh calls across nodes: join, relays and leave reach the other nod
   const leftAtA = waitFor(alice, 'groupcall:participant-left');
   assert.deepEqual(await emitAck(bob, 'groupcall:leave', { roomId: 'conv-quad' }), { success: true });
   assert.equal((await leftAtA).socketId, bob.id);
+});
+
+clusterTest('behind HAProxy: long-polling sessions stick to a node, two clients on two nodes talk', async () => {
+  const { connect, join } = await import('./lib/harness.mjs');
+  const balancer = await startBalancer(nodes);
+  try {
+    // Long-polling only, with a cookie jar (as a browser keeps cookies): every request of a
+    // session must reach the node that holds it.
+    const opts = { transports: ['polling'], withCredentials: true };
+    const alice = await connect(balancer.url, opts);
+    const bob = await connect(balancer.url, opts);
+    sockets.add(alice);
+    sockets.add(bob);
+    await join(alice, '1');
+    await join(bob, '2');
+    const per = (await Promise.all(nodes.map((n) => n.stats()))).map((s) => s.sockets);
+    assert.deepEqual(per.filter((n) => n > 0), [1, 1], `round robin: one client per node (${per})`);
+    const rang = waitFor(bob, 'group_call_incoming');
+    alice.emit('group_call_initiate', { callerId: '1', conversationId: 'conv-team', callType: 'video' });
+    assert.equal((await rang).callerId, '1');
+    // Many polling round trips later, both sessions are still on their nodes.
+    for (let i = 0; i < 5; i++) {
+      assert.ok(Array.isArray((await request(alice, 'get_active_calls', {})).calls));
+      assert.ok(Array.isArray((await request(bob, 'get_active_calls', {})).calls));
+    }
+    assert.equal(alice.io.engine.transport.name, 'polling');
+    assert.ok(alice.connected && bob.connected);
+  } finally {
+    await balancer.stop();
+  }
 });
 
 clusterTest('kill -9 of a node: its participants leave the rooms homed elsewhere', async () => {

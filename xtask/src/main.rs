@@ -7,12 +7,15 @@
 //! * `cargo xtask test [--quick]` sets up if needed, then fmt check, clippy, Rust tests, the
 //!   JS integration tests, the demo page bundle and the browser end-to-end tests.
 //! * `cargo xtask bench [--quick] [--no-build]` runs the benchmarks and writes the report.
+//! * `cargo xtask cluster [--nodes N]` starts a local cluster: redis-server, N nodes on
+//!   127.0.0.1 … 127.0.0.N and HAProxy on :8000.
 //! * `cargo xtask soak [--cycles N] [--quick] [--seed S] [--no-build]` runs random call cycles
 //!   against Huddle and checks that nothing leaked.
 //!
 //! Only `std`, `anyhow` and `rlimit`, so that the first `cargo xtask` compiles in seconds.
 
 mod bench;
+mod cluster;
 mod cmd;
 mod setup;
 mod soak;
@@ -52,6 +55,10 @@ commands:
                            /debug/stats must be back to zero and RSS within 10 % of its
                            post-warm-up baseline. Figures in target/soak.md
                            (--quick: target/soak-quick.md)
+  cluster [--nodes N]      setup if needed, build, start a throwaway redis-server
+                           (127.0.0.1:6390), N huddle nodes (default 3; node i on
+                           127.0.0.i:8001) and HAProxy on 127.0.0.1:8000 with sticky
+                           sessions; open the demo page through the balancer. Ctrl-C stops
   help                     print this message
 ";
 
@@ -82,6 +89,11 @@ enum Task {
     },
     /// `soak`: random call cycles, then the leak check.
     Soak(soak::Options),
+    /// `cluster`: a local cluster behind HAProxy.
+    Cluster {
+        /// Number of nodes.
+        nodes: usize,
+    },
     /// `help`, `-h`, `--help` or no command at all.
     Help,
 }
@@ -182,6 +194,28 @@ fn parse(args: Vec<OsString>) -> Result<Task> {
             }
             Ok(Task::Soak(opts))
         }
+        Some("cluster") => {
+            let mut nodes = 3;
+            let mut flags = flags()?.into_iter();
+            while let Some(flag) = flags.next() {
+                let (name, inline) = match flag.split_once('=') {
+                    Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+                    None => (flag.clone(), None),
+                };
+                match name.as_str() {
+                    "--nodes" => {
+                        let v = inline.or_else(|| flags.next()).unwrap_or_default();
+                        match v.parse::<usize>() {
+                            Ok(n) if (1..=9).contains(&n) => nodes = n,
+                            _ => bail!("cluster: --nodes `{v}` is not a number from 1 to 9"),
+                        }
+                    }
+                    "-h" | "--help" => return Ok(Task::Help),
+                    other => bail!("cluster: unknown argument `{other}`\n\n{USAGE}"),
+                }
+            }
+            Ok(Task::Cluster { nodes })
+        }
         Some("help" | "-h" | "--help") => Ok(Task::Help),
         _ => bail!("unknown command {command:?}\n\n{USAGE}"),
     }
@@ -207,6 +241,7 @@ fn main() -> ExitCode {
             Task::Test { quick } => tasks::test(&ws, quick),
             Task::Bench { quick, no_build } => bench::bench(&ws, quick, no_build),
             Task::Soak(opts) => soak::soak(&ws, &opts),
+            Task::Cluster { nodes } => cluster::cluster(&ws, nodes),
             Task::Help => {
                 print!("{USAGE}");
                 Ok(ExitCode::SUCCESS)

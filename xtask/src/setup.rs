@@ -30,6 +30,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "postgresql",
     // Cluster mode's tests start throwaway redis-servers (crates/cluster, docs/cluster.md).
     "redis-server",
+    // `cargo xtask cluster` puts HAProxy in front of the nodes (and a test checks it).
+    "haproxy",
 ];
 
 /// File name of Debian's libsrtp 2.5.0 source tarball, kept in `<workspace>/.deps/`

@@ -58,21 +58,30 @@ fn has_web(ws: &Path) -> bool {
 /// `--web-dir` says otherwise.
 pub fn run(ws: &Path, args: Vec<OsString>) -> Result<ExitCode> {
     setup::ensure(ws)?;
+    build_for_run(ws)?;
+    let mut huddle = huddle_command(ws);
+    huddle.arg("--listen").arg(LISTEN).args(args);
+    eprintln!("run: {}", cmd::display(&huddle));
+    exec(huddle)
+}
+
+/// Build the demo page (when there is one) and `huddle`.
+pub fn build_for_run(ws: &Path) -> Result<()> {
     if has_web(ws) {
         cmd::run(&mut build_web(ws))?;
     }
-    cmd::run(&mut build_huddle(ws))?;
+    cmd::run(&mut build_huddle(ws))
+}
+
+/// `huddle` as `cargo xtask run` starts it: in the workspace, serving the built demo page
+/// (unless `HUDDLE_WEB_DIR` says otherwise).
+pub fn huddle_command(ws: &Path) -> Command {
     let mut huddle = Command::new(huddle_bin(ws));
-    huddle
-        .arg("--listen")
-        .arg(LISTEN)
-        .args(args)
-        .current_dir(ws);
+    huddle.current_dir(ws);
     if has_web(ws) && std::env::var_os("HUDDLE_WEB_DIR").is_none() {
         huddle.env("HUDDLE_WEB_DIR", web_dist(ws));
     }
-    eprintln!("run: {}", cmd::display(&huddle));
-    exec(huddle)
+    huddle
 }
 
 /// Replaces the current process with `cmd`; only returns on failure to start it.

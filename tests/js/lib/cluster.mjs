@@ -1,8 +1,11 @@
 // Cluster mode test bed: a throwaway redis-server on loopback and N Huddle nodes on
 // 127.0.0.1 … 127.0.0.N sharing it (each its own HTTP port, WebRTC address and node id).
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import assert from 'node:assert/strict';
-import { startHuddle, freePort, sleep } from '../../shared/server.mjs';
+import { REPO_ROOT, startHuddle, freePort, sleep } from '../../shared/server.mjs';
 import { AVATAR_BASE, FIXTURE, connect, join } from './harness.mjs';
 
 /** The redis-server binary (`cargo xtask setup` installs Debian's). */
@@ -98,4 +101,44 @@ export async function connectAs(node, user, sockets) {
   sockets?.add(s);
   await join(s, user);
   return s;
+}
+
+/**
+ * Starts HAProxy in front of `nodes` with the configuration `cargo xtask cluster` uses
+ * (xtask/haproxy.cfg.in). Resolves once it forwards /healthz.
+ */
+export async function startBalancer(nodes) {
+  const port = await freePort();
+  const template = fs.readFileSync(path.join(REPO_ROOT, 'xtask', 'haproxy.cfg.in'), 'utf8');
+  const servers = nodes.map((n, i) =>
+    `    server node${i + 1} ${new URL(n.url).host} check cookie node${i + 1}\n`).join('');
+  const config = template.replace('{{BIND}}', `127.0.0.1:${port}`).replace('{{SERVERS}}\n', servers);
+  const file = path.join(os.tmpdir(), `huddle-haproxy-${process.pid}-${port}.cfg`);
+  fs.writeFileSync(file, config);
+  const proc = spawn(process.env.HAPROXY || 'haproxy', ['-f', file, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = [];
+  proc.stdout.on('data', (d) => output.push(d.toString()));
+  proc.stderr.on('data', (d) => output.push(d.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/healthz`)).status === 200) break;
+    } catch { /* not up yet */ }
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`haproxy not ready:\n${output.join('')}`);
+    }
+    await sleep(100);
+  }
+  return {
+    url,
+    logs: () => output.join(''),
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const gone = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGKILL');
+      await gone;
+      fs.rmSync(file, { force: true });
+    },
+  };
 }
