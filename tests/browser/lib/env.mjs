@@ -18,13 +18,16 @@ export const ARTIFACTS = process.env.HUDDLE_ARTIFACTS || path.join(REPO_ROOT, 't
 
 /**
  * Spawns `huddle` (tests/shared/server.mjs) on a free loopback port serving the built demo
- * page; waits for /healthz. `extraArgs` are appended; `--auth none` is added unless
- * `trustClients` is false.
+ * page on `host` (HTTP and WebRTC); waits for /healthz. `extraArgs` are appended; `--auth none`
+ * is added unless `trustClients` is false.
  */
-export async function startServer({ fixture = FIXTURE, extraArgs = [], trustClients = true } = {}) {
+export async function startServer({
+  fixture = FIXTURE, extraArgs = [], trustClients = true, host = '127.0.0.1',
+} = {}) {
   return startHuddle({
+    host,
     args: [
-      '--rtc-listen-ip', '127.0.0.1',
+      '--rtc-listen-ip', host,
       '--webrtc-port', '0', // random WebRtcServer ports: test servers may run side by side
       '--directory', fixture,
       '--web-dir', WEB_DIR,
