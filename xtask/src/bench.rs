@@ -8,8 +8,10 @@
 //!    `loadgen run` against it, stop it; the same for `bench/reference-node/server.mjs`;
 //! 4. run the `group_call_updated` fan-out bench against Huddle (`loadgen updates`, a
 //!    200-member conversation, Huddle only: the Node reference has no such event);
-//! 5. run `media-bench`;
-//! 6. write `docs/benchmarks.md` (`--quick`: `target/bench-quick.md`).
+//! 5. run the cluster bench (`loadgen cluster`: a redis-server and two Huddle nodes; ring and
+//!    join latency within one node and across nodes);
+//! 6. run `media-bench`;
+//! 7. write `docs/benchmarks.md` (`--quick`: `target/bench-quick.md`).
 //!
 //! The bench binaries print `result<TAB>label<TAB>size<TAB>metric<TAB>value` lines.
 
@@ -43,6 +45,8 @@ struct Plan {
     update_members: usize,
     /// Join + leave cycles of that bench.
     update_cycles: usize,
+    /// Samples per path of the cluster bench.
+    cluster_samples: usize,
     consumers: Vec<usize>,
     media_window_ms: u64,
 }
@@ -62,6 +66,7 @@ impl Plan {
                 fanout_calls: 30,
                 update_members: 200,
                 update_cycles: 10,
+                cluster_samples: 50,
                 consumers: vec![50, 100],
                 media_window_ms: 500,
             }
@@ -78,6 +83,7 @@ impl Plan {
                 fanout_calls: 300,
                 update_members: 200,
                 update_cycles: 200,
+                cluster_samples: 1000,
                 consumers: vec![100, 200, 300, 400, 500, 600, 800, 1000, 1200, 1500],
                 media_window_ms: 3000,
             }
@@ -186,6 +192,85 @@ fn updates_bench(plan: &Plan, bin_dir: &Path, work: &Path, results: &mut Results
     parse_results(&out, results);
     Ok(())
 }
+
+/// The cluster bench: a throwaway redis-server and two Huddle nodes on it (both on
+/// 127.0.0.1, different ports), `loadgen cluster` against them.
+fn cluster_bench(plan: &Plan, bin_dir: &Path, work: &Path, results: &mut Results) -> Result<()> {
+    let fixture = work.join("cluster-directory.json");
+    cmd::run(
+        Command::new(bin_dir.join("loadgen"))
+            .arg("updates-fixture")
+            .arg("--out")
+            .arg(&fixture)
+            .arg("--members")
+            .arg("2"),
+    )?;
+    let redis_port = free_port()?;
+    let redis_log = fs::File::create(work.join("redis.log"))?;
+    let mut redis = Command::new("redis-server")
+        .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .current_dir(work)
+        .stdout(Stdio::from(redis_log.try_clone()?))
+        .stderr(Stdio::from(redis_log))
+        .spawn()
+        .context("starting redis-server (run `cargo xtask setup`)")?;
+    let result = (|| -> Result<String> {
+        let mut nodes = Vec::new();
+        let mut urls = Vec::new();
+        for i in 1..=2 {
+            let port = free_port()?;
+            let log = work.join(format!("huddle-cluster-{i}.log"));
+            let mut c = Command::new(bin_dir.join("huddle"));
+            c.arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--directory")
+                .arg(&fixture)
+                .args(["--rtc-listen-ip", "127.0.0.1", "--workers", "1"])
+                .args(["--webrtc-port", "0", "--max-events-per-second", "0"])
+                .arg("--redis-url")
+                .arg(format!("redis://127.0.0.1:{redis_port}"))
+                .args(["--node-id", &format!("bench{i}"), "--log", "warn"]);
+            nodes.push(Server::start("huddle", c, port, &log)?);
+            urls.push(format!("http://127.0.0.1:{port}"));
+        }
+        // The nodes find each other within a renewal.
+        std::thread::sleep(Duration::from_secs(3));
+        println!("==> bench: cluster (two nodes on one redis-server)");
+        let mut loadgen = Command::new(bin_dir.join("loadgen"));
+        loadgen
+            .arg("cluster")
+            .arg("--node1")
+            .arg(&urls[0])
+            .arg("--node2")
+            .arg(&urls[1])
+            .arg("--samples")
+            .arg(plan.cluster_samples.to_string());
+        let out = cmd::stdout(&mut loadgen);
+        for mut n in nodes {
+            n.stop();
+        }
+        out
+    })();
+    let _ = redis.kill();
+    let _ = redis.wait();
+    parse_results(&result.context("cluster bench")?, results);
+    Ok(())
+}
+
+/// Rows of the cluster table: metric, description.
+const CLUSTER_ROWS: &[(&str, &str)] = &[
+    (
+        "cluster_ring_p50_us",
+        "group_call_initiate → callee's group_call_incoming, p50",
+    ),
+    ("cluster_ring_p99_us", "the same, p99"),
+    (
+        "cluster_join_p50_us",
+        "join → active_group_calls (a call active, homed on node 1), p50",
+    ),
+    ("cluster_join_p99_us", "the same, p99"),
+];
 
 /// Rows of the `group_call_updated` table: metric, description.
 const UPDATE_ROWS: &[(&str, &str)] = &[
@@ -353,6 +438,7 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
     let mut results = merge_rounds(rounds);
 
     updates_bench(&plan, &bin_dir, &work, &mut results)?;
+    cluster_bench(&plan, &bin_dir, &work, &mut results)?;
 
     println!("==> bench: media-bench");
     let mut media = Command::new(bin_dir.join("media-bench"));
@@ -832,6 +918,33 @@ fn render(ws: &Path, plan: &Plan, r: &Results, profile: &str, elapsed: Duration)
         if let Some(v) = get("huddle", members, metric) {
             let _ = writeln!(out, "| {what} | {} |", fmt_value(metric, v));
         }
+    }
+    let _ = writeln!(out);
+
+    let samples = plan.cluster_samples;
+    let _ = writeln!(
+        out,
+        "## Cluster mode (two nodes on one Redis, {samples} samples per path)\n"
+    );
+    let _ = writeln!(
+        out,
+        "Both nodes and Redis on this machine's loopback. *Same node*: the callee (or the \
+         joining member) is connected to node 1, where the caller is and the call is homed; \
+         *other node*: to node 2, so the ring is relayed through Redis and the active call is \
+         read from node 2's in-memory replica (one directory query either way, no Redis round \
+         trip on join).\n"
+    );
+    let _ = writeln!(out, "| path | same node | other node |\n|---|---:|---:|");
+    for (metric, what) in CLUSTER_ROWS {
+        let cell = |label: &str| {
+            get(label, samples, metric).map_or_else(|| "–".to_owned(), |v| fmt_value(metric, v))
+        };
+        let _ = writeln!(
+            out,
+            "| {what} | {} | {} |",
+            cell("local"),
+            cell("cross-node")
+        );
     }
     let _ = writeln!(out);
 

@@ -52,6 +52,17 @@ fn bench_quick_writes_a_report() -> Result<(), Box<dyn std::error::Error>> {
         .find(|l| l.starts_with("| updates not delivered |"))
         .unwrap_or_else(|| panic!("no updates-delivered row:\n{text}"));
     assert!(line.contains("| 0 |"), "updates missing: {line}");
+    // The cluster section measured both paths.
+    for row in [
+        "| group_call_initiate → callee's group_call_incoming, p50 |",
+        "| join → active_group_calls (a call active, homed on node 1), p50 |",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("no cluster row {row}:\n{text}"));
+        assert!(!line.contains('–'), "cluster values missing: {line}");
+    }
     // No time limit here: speed belongs in the benchmark report, and a fresh checkout first
     // builds the bench binaries inside this test.
     eprintln!("bench --quick took {elapsed:?}");

@@ -11,6 +11,7 @@
 //! zero live objects in `/debug/stats` and the server's RSS back near its baseline.
 
 pub mod call_updates;
+pub mod cluster;
 pub mod layout;
 pub mod scenario;
 pub mod sio;

@@ -124,6 +124,22 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         timeout_ms: u64,
     },
+    /// The cluster bench against two nodes of one cluster (directory of `updates-fixture
+    /// --members 2`).
+    Cluster {
+        /// Node 1's base URL.
+        #[arg(long)]
+        node1: String,
+        /// Node 2's base URL.
+        #[arg(long)]
+        node2: String,
+        /// Samples per path.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        /// Per-request timeout (ms).
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+    },
     /// Write the soak directory JSON (`--groups` must match the soak's).
     SoakFixture {
         /// Output file.
@@ -214,6 +230,26 @@ fn main() -> Result<ExitCode> {
             };
             let runtime = runtime()?;
             let measurements = runtime.block_on(loadgen::call_updates::run(&cfg))?;
+            runtime.shutdown_timeout(Duration::from_millis(500));
+            for m in measurements {
+                println!("{}", m.line());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cluster {
+            node1,
+            node2,
+            samples,
+            timeout_ms,
+        } => {
+            let cfg = loadgen::cluster::ClusterConfig {
+                node1,
+                node2,
+                samples,
+                timeout: Duration::from_millis(timeout_ms),
+            };
+            let runtime = runtime()?;
+            let measurements = runtime.block_on(loadgen::cluster::run(&cfg))?;
             runtime.shutdown_timeout(Duration::from_millis(500));
             for m in measurements {
                 println!("{}", m.line());
