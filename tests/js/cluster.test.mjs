@@ -87,6 +87,32 @@ clusterTest('user-addressed events reach every device on every node exactly once
   assert.equal(callerIncoming.length, 0, 'the caller does not ring itself');
 });
 
+clusterTest('join is memory-first cluster-wide: no query without calls, one with a call on another node', async () => {
+  const [n1, n2] = nodes;
+  const { connect, join } = await import('./lib/harness.mjs');
+  const queries = async (n) => (await n.stats()).directoryQueries;
+  // No call anywhere: join makes no directory query.
+  let before = await queries(n2);
+  const bob = await connect(n2.url);
+  sockets.add(bob);
+  await join(bob, '2', { barrier: false });
+  await expectNoEvent(bob, 'active_group_calls', 300);
+  assert.equal(await queries(n2), before, 'no query while nothing is active anywhere');
+  // A call homed on node 1: a member joining on node 2 hears of it, with one query.
+  const alice = await connectAs(n1, '1', sockets);
+  await request(alice, 'createRoom', { roomId: 'conv-team' });
+  await eventually('node2 replica has the room', async () => (await n2.stats()).cluster.clusterRooms === 1);
+  before = await queries(n2);
+  const carol = await connect(n2.url);
+  sockets.add(carol);
+  const active = waitFor(carol, 'active_group_calls');
+  await join(carol, '3', { barrier: false });
+  const calls = (await active).calls;
+  assert.deepEqual(calls.map((c) => [c.conversationId, c.participantCount]), [['conv-team', 1]]);
+  assert.deepEqual(calls[0].participants.map((p) => p.name), ['Alice']);
+  assert.equal(await queries(n2), before + 1, 'exactly one directory query');
+});
+
 clusterTest('the concurrent first createRoom on two nodes makes one room that spans them', async () => {
   const [n1, n2, n3] = nodes;
   const alice = await connectAs(n1, '1', sockets);
