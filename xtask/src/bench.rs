@@ -151,25 +151,11 @@ fn loadgen_against(
 /// The `group_call_updated` fan-out bench: Huddle with the throttle off, so that every
 /// participant change fans out to all members.
 fn updates_bench(plan: &Plan, bin_dir: &Path, work: &Path, results: &mut Results) -> Result<()> {
-    let fixture = work.join("updates-directory.json");
-    cmd::run(
-        Command::new(bin_dir.join("loadgen"))
-            .arg("updates-fixture")
-            .arg("--out")
-            .arg(&fixture)
-            .arg("--members")
-            .arg(plan.update_members.to_string()),
-    )?;
+    let fixture = updates_fixture(bin_dir, work, "updates-directory.json", plan.update_members)?;
     let port = free_port()?;
     let log = work.join("huddle-updates.log");
-    let mut c = Command::new(bin_dir.join("huddle"));
-    c.arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--directory")
-        .arg(&fixture)
-        .args(["--rtc-listen-ip", "127.0.0.1", "--workers", "1"])
-        .args(["--webrtc-port", "0", "--max-events-per-second", "0"])
-        .args(["--call-update-interval-ms", "0", "--log", "warn"]);
+    let mut c = bench_huddle(bin_dir, port, &fixture);
+    c.args(["--call-update-interval-ms", "0"]);
     let mut server = Server::start("huddle", c, port, &log)?;
     println!(
         "==> bench: group_call_updated fan-out against huddle (pid {})",
@@ -193,18 +179,38 @@ fn updates_bench(plan: &Plan, bin_dir: &Path, work: &Path, results: &mut Results
     Ok(())
 }
 
-/// The cluster bench: a throwaway redis-server and two Huddle nodes on it (both on
-/// 127.0.0.1, different ports), `loadgen cluster` against them.
-fn cluster_bench(plan: &Plan, bin_dir: &Path, work: &Path, results: &mut Results) -> Result<()> {
-    let fixture = work.join("cluster-directory.json");
+/// Huddle on 127.0.0.1:`port` with `fixture` as directory, one worker, no rate limit, warnings
+/// only: the command line of the Huddle-only benches.
+fn bench_huddle(bin_dir: &Path, port: u16, fixture: &Path) -> Command {
+    let mut c = Command::new(bin_dir.join("huddle"));
+    c.arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--directory")
+        .arg(fixture)
+        .args(["--rtc-listen-ip", "127.0.0.1", "--workers", "1"])
+        .args(["--webrtc-port", "0", "--max-events-per-second", "0"])
+        .args(["--log", "warn"]);
+    c
+}
+
+/// Writes `loadgen updates-fixture --members N` to `work/name`.
+fn updates_fixture(bin_dir: &Path, work: &Path, name: &str, members: usize) -> Result<PathBuf> {
+    let fixture = work.join(name);
     cmd::run(
         Command::new(bin_dir.join("loadgen"))
             .arg("updates-fixture")
             .arg("--out")
             .arg(&fixture)
             .arg("--members")
-            .arg("2"),
+            .arg(members.to_string()),
     )?;
+    Ok(fixture)
+}
+
+/// The cluster bench: a throwaway redis-server and two Huddle nodes on it (both on
+/// 127.0.0.1, different ports), `loadgen cluster` against them.
+fn cluster_bench(plan: &Plan, bin_dir: &Path, work: &Path, results: &mut Results) -> Result<()> {
+    let fixture = updates_fixture(bin_dir, work, "cluster-directory.json", 2)?;
     let redis_port = free_port()?;
     let redis_log = fs::File::create(work.join("redis.log"))?;
     let mut redis = Command::new("redis-server")
@@ -221,16 +227,10 @@ fn cluster_bench(plan: &Plan, bin_dir: &Path, work: &Path, results: &mut Results
         for i in 1..=2 {
             let port = free_port()?;
             let log = work.join(format!("huddle-cluster-{i}.log"));
-            let mut c = Command::new(bin_dir.join("huddle"));
-            c.arg("--listen")
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("--directory")
-                .arg(&fixture)
-                .args(["--rtc-listen-ip", "127.0.0.1", "--workers", "1"])
-                .args(["--webrtc-port", "0", "--max-events-per-second", "0"])
-                .arg("--redis-url")
+            let mut c = bench_huddle(bin_dir, port, &fixture);
+            c.arg("--redis-url")
                 .arg(format!("redis://127.0.0.1:{redis_port}"))
-                .args(["--node-id", &format!("bench{i}"), "--log", "warn"]);
+                .args(["--node-id", &format!("bench{i}")]);
             nodes.push(Server::start("huddle", c, port, &log)?);
             urls.push(format!("http://127.0.0.1:{port}"));
         }

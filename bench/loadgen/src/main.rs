@@ -203,6 +203,19 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("tokio runtime")
 }
 
+/// Run one bench to completion and print its result lines.
+fn print_measurements(
+    bench: impl std::future::Future<Output = Result<Vec<loadgen::stats::Measurement>>>,
+) -> Result<ExitCode> {
+    let runtime = runtime()?;
+    let measurements = runtime.block_on(bench)?;
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    for m in measurements {
+        println!("{}", m.line());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
@@ -228,13 +241,7 @@ fn main() -> Result<ExitCode> {
                 cycles,
                 timeout: Duration::from_millis(timeout_ms),
             };
-            let runtime = runtime()?;
-            let measurements = runtime.block_on(loadgen::call_updates::run(&cfg))?;
-            runtime.shutdown_timeout(Duration::from_millis(500));
-            for m in measurements {
-                println!("{}", m.line());
-            }
-            Ok(ExitCode::SUCCESS)
+            print_measurements(loadgen::call_updates::run(&cfg))
         }
         Command::Cluster {
             node1,
@@ -248,13 +255,7 @@ fn main() -> Result<ExitCode> {
                 samples,
                 timeout: Duration::from_millis(timeout_ms),
             };
-            let runtime = runtime()?;
-            let measurements = runtime.block_on(loadgen::cluster::run(&cfg))?;
-            runtime.shutdown_timeout(Duration::from_millis(500));
-            for m in measurements {
-                println!("{}", m.line());
-            }
-            Ok(ExitCode::SUCCESS)
+            print_measurements(loadgen::cluster::run(&cfg))
         }
         Command::SoakFixture { out, groups } => {
             write_file(&out, &SoakLayout::new(groups).directory_json())?;

@@ -448,52 +448,23 @@ pub(crate) fn peer_dead(app: &App, link: &ClusterLink, peer: &NodeId) {
     for sid in &proxies {
         proxy_gone(app, link, sid);
     }
-    let orphans: Vec<(String, String)> = {
-        let mut forwarded = link.forwarded.lock();
-        let gone: Vec<(String, String)> = forwarded
-            .iter()
-            .filter(|(_, (_, home))| home == peer)
-            .map(|(sid, (room, _))| (sid.clone(), room.clone()))
-            .collect();
-        for (sid, _) in &gone {
-            forwarded.remove(sid);
-        }
-        gone
-    };
+    let orphans = drain_homed_on(&link.forwarded, peer, |(room, home)| (home, room));
     for (sid, room) in &orphans {
-        let payload = serde_json::to_value(RemovedFromRoom {
+        let removed = RemovedFromRoom {
             room_id: room.clone(),
             reason: RemovedFromRoom::HOME_NODE_LOST.to_owned(),
-        })
-        .unwrap_or(Value::Null);
-        super::deliver::emit_local(app, std::iter::once(sid), ev::REMOVED_FROM_ROOM, &payload);
+        };
+        emit_one(app, sid, ev::REMOVED_FROM_ROOM, &removed);
     }
     link.mesh_forwarded.lock().retain(|_, home| home != peer);
-    let calls: Vec<(String, String)> = {
-        let mut direct = link.direct_home.lock();
-        let gone: Vec<(String, String)> = direct
-            .iter()
-            .filter(|(_, (home, _))| home == peer)
-            .map(|(sid, (_, call))| (sid.clone(), call.clone()))
-            .collect();
-        for (sid, _) in &gone {
-            direct.remove(sid);
-        }
-        gone
-    };
+    let calls = drain_homed_on(&link.direct_home, peer, |(home, call)| (home, call));
     for (sid, call_id) in &calls {
-        let payload = serde_json::to_value(signal_proto::direct::CallEnded {
+        let ended = signal_proto::direct::CallEnded {
             call_id: call_id.clone(),
             from: None,
             reason: signal_proto::direct::EndReason::Disconnect,
-        })
-        .unwrap_or(Value::Null);
-        super::deliver::emit_local(
-            app,
-            std::iter::once(sid),
-            signal_proto::direct::CALL_ENDED,
-            &payload,
-        );
+        };
+        emit_one(app, sid, signal_proto::direct::CALL_ENDED, &ended);
     }
     tracing::warn!(
         peer = %peer,
@@ -502,4 +473,29 @@ pub(crate) fn peer_dead(app: &App, link: &ClusterLink, peer: &NodeId) {
         orphans = orphans.len(),
         "cluster: cleaned up after a dead node"
     );
+}
+
+/// Removes the entries of `map` whose home (picked by `parts`: `(home, what)`) is `peer`;
+/// returns `(sid, what)` of each.
+fn drain_homed_on<V>(
+    map: &parking_lot::Mutex<std::collections::HashMap<String, V>>,
+    peer: &NodeId,
+    parts: impl Fn(&V) -> (&NodeId, &String),
+) -> Vec<(String, String)> {
+    let mut map = map.lock();
+    let gone: Vec<(String, String)> = map
+        .iter()
+        .filter(|(_, v)| parts(v).0 == peer)
+        .map(|(sid, v)| (sid.clone(), parts(v).1.clone()))
+        .collect();
+    for (sid, _) in &gone {
+        map.remove(sid);
+    }
+    gone
+}
+
+/// Emit one event to one local socket.
+fn emit_one<T: serde::Serialize>(app: &App, sid: &String, event: &str, payload: &T) {
+    let payload = serde_json::to_value(payload).unwrap_or(Value::Null);
+    super::deliver::emit_local(app, std::iter::once(sid), event, &payload);
 }
