@@ -24,6 +24,9 @@ pub enum LeaveReason {
     WorkerDied,
     /// The server shut down.
     Shutdown,
+    /// Cluster mode: this node lost the room's claim (cut off from Redis past its lease, the
+    /// room was claimed elsewhere), so it closed its copy.
+    HomeLost,
 }
 
 impl LeaveReason {
@@ -38,6 +41,7 @@ impl LeaveReason {
             LeaveReason::EndedByAdmin => "ended_by_admin",
             LeaveReason::WorkerDied => "worker_died",
             LeaveReason::Shutdown => "shutdown",
+            LeaveReason::HomeLost => "home_lost",
         }
     }
 }

@@ -132,6 +132,7 @@ impl ClusterLink {
             tokio::spawn(forward::serve_loop(self.clone(), app.clone(), requests));
         }
         tokio::spawn(sweep_loop(self.clone(), app.clone()));
+        tokio::spawn(claims_lost(app.clone(), self.node.authority().events()));
         tokio::spawn(node_events(self.clone(), app, self.node.node_events()));
     }
 
@@ -219,6 +220,37 @@ async fn node_events(
                 forward::peer_dead(&app, &link, &peer);
             }
         }
+    }
+}
+
+/// A claim this node held was taken over (it was cut off from Redis past its lease and the
+/// room was claimed elsewhere): its copy of the room closes, as after a worker death, so the
+/// room has one home again. Participants may `createRoom` again and join the new home.
+async fn claims_lost(
+    app: Weak<App>,
+    mut events: tokio::sync::broadcast::Receiver<cluster::AuthorityEvent>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "authority events lagged");
+                continue;
+            }
+            Err(RecvError::Closed) => break,
+        };
+        let Some(app) = app.upgrade() else { break };
+        let cluster::AuthorityEvent::Lost { room, epoch } = event;
+        tracing::error!(room, epoch, "cluster: room claim lost to another node; closing it here");
+        if room.starts_with("mesh:") {
+            continue;
+        }
+        let effects = app
+            .state
+            .lock()
+            .close_room_because(&room, call_domain::LeaveReason::HomeLost);
+        app.apply(effects);
     }
 }
 
