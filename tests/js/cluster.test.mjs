@@ -359,6 +359,42 @@ clusterTest('kill -9 of a room\'s home: the others are told and can start it aga
   await converged(nodes);
 });
 
+clusterTest('a home cut off past its lease: the room moves, the old copy goes without ending the call', async () => {
+  const [n1, n2, n3] = nodes;
+  const alice = await connectAs(n1, '1', sockets);
+  await request(alice, 'createRoom', { roomId: 'conv-team' });
+  const bob = await connectAs(n2, '2', sockets);
+  await request(bob, 'createRoom', { roomId: 'conv-team' });
+  const carol = await connectAs(n3, '3', sockets);
+  const ended = [];
+  carol.on('group_call_ended', (e) => ended.push(e));
+  // Node 1 freezes (SIGSTOP): the others declare it dead and Bob's room is gone.
+  const removed = waitFor(bob, 'removedFromRoom', { timeout: 10_000 });
+  n1.proc.kill('SIGSTOP');
+  try {
+    assert.equal((await removed).reason, 'home_node_lost');
+    // Bob starts the call again: node 2 becomes the home once node 1's claim expired.
+    await eventually('conv-team homed on node2', async () => {
+      const ack = await emitAck(bob, 'createRoom', { roomId: 'conv-team' });
+      return ack && ack.rtpCapabilities && (await n2.stats()).rooms === 1;
+    }, 15_000);
+  } finally {
+    n1.proc.kill('SIGCONT');
+  }
+  // Node 1 wakes up, finds its claim taken and drops its copy: Alice is told; the call on
+  // node 2 goes on, and nobody hears it ended.
+  const gone = await waitFor(alice, 'removedFromRoom', { timeout: 10_000 });
+  assert.deepEqual(gone, { roomId: 'conv-team', reason: 'home_node_lost' });
+  await eventually('node1 has no room', async () => (await n1.stats()).rooms === 0);
+  await converged(nodes);
+  assert.deepEqual(ended, [], 'no group_call_ended: the call lives on node 2');
+  const calls = await request(carol, 'get_active_calls', {});
+  assert.equal(calls.calls.find((c) => c.conversationId === 'conv-team')?.participantCount, 1);
+  // Alice rejoins: she lands in the room on node 2.
+  await request(alice, 'createRoom', { roomId: 'conv-team' });
+  assert.equal((await n2.stats()).participants, 2);
+});
+
 clusterTest('SIGTERM of a node: its sockets hear server_shutdown, its participants leave at once', async () => {
   const [n1, , n3] = nodes;
   const alice = await connectAs(n1, '1', sockets);

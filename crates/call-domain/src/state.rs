@@ -1014,6 +1014,39 @@ impl<M: Media> CallState<M> {
             .collect()
     }
 
+    /// Cluster mode: this node is no longer the room's home (its claim was taken over while it
+    /// was cut off). Its copy goes without announcing an end, because the call goes on at the
+    /// new home: each participant here gets `removedFromRoom {reason: "home_node_lost"}` (and
+    /// may `createRoom` again), nobody gets `participantLeft` or `group_call_ended`.
+    pub fn drop_room_copy(&mut self, room_id: &str) -> Vec<Effect> {
+        let sockets: Vec<SocketId> = self
+            .rooms
+            .get(room_id)
+            .map(|r| r.participants.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut effects = self.close_room_because(room_id, LeaveReason::HomeLost);
+        effects.retain(|e| {
+            let event = match e {
+                Effect::Emit { event, .. } | Effect::Relay { event, .. } => event,
+                Effect::Push(_) => return true,
+            };
+            !matches!(
+                event,
+                OutEvent::GroupCallEnded(_)
+                    | OutEvent::ParticipantLeft(_)
+                    | OutEvent::GroupCallUpdated(_)
+            )
+        });
+        effects.extend(Effect::emit(
+            sockets,
+            OutEvent::RemovedFromRoom(RemovedFromRoom {
+                room_id: room_id.to_owned(),
+                reason: RemovedFromRoom::HOME_NODE_LOST.to_owned(),
+            }),
+        ));
+        effects
+    }
+
     // ----- group_call_updated ---------------------------------------------------------------
 
     /// Whether a `group_call_updated` waits (cheap: the I/O layer checks it after each event).

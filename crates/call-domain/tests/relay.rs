@@ -84,3 +84,27 @@ fn a_proxy_socket_joins_rooms_but_gets_no_user_addressed_emit() {
     assert_eq!(relays(&fx).len(), 1);
     assert_eq!(st.participant_count("r"), 0);
 }
+
+#[test]
+fn a_dropped_room_copy_tells_its_participants_and_announces_no_end() {
+    let t = Tracker::new();
+    let mut st = State::new().with_relay(true);
+    online(&mut st, "s1", "1");
+    online(&mut st, "s2", "2");
+    st.join_room("s1", join_req(&t, "r", "1", MEMBERS)).unwrap();
+    st.join_room("s2", join_req(&t, "r", "2", MEMBERS)).unwrap();
+    let _ = st.take_lifecycle();
+    let fx = st.drop_room_copy("r");
+    assert_eq!(names(&fx), ["removedFromRoom"]);
+    let (to, payload) = only(&fx, "removedFromRoom");
+    assert_eq!(to, socks(&["s1", "s2"]));
+    assert_eq!(payload["reason"], "home_node_lost");
+    assert!(
+        relays(&fx).is_empty(),
+        "no group_call_ended to the members: the call goes on"
+    );
+    assert_eq!(st.participant_count("r"), 0);
+    assert!(st.room("r").is_none());
+    // Its router is released like any room's (the handles returned by the joins included).
+    assert_eq!(t.live().routers, 0);
+}

@@ -3,7 +3,7 @@
 //! ([`serve_loop`]).
 
 use super::ClusterLink;
-use super::wire::ToNode;
+use super::wire::{Forwarded, ToNode};
 use crate::ack::Ack;
 use crate::app::App;
 use crate::handlers::{self, reply, reply_error};
@@ -263,13 +263,14 @@ async fn forward(
         reply_error(req.ack, errors::JOIN_FIRST);
         return None;
     };
-    let body = ToNode::Forward {
+    let body = ToNode::Forward(Forwarded {
         sid: sid.to_owned(),
         user,
         event: req.event.to_owned(),
         data: req.data,
         has_ack: req.has_ack,
-    };
+        sent_ms: super::wire::unix_ms(),
+    });
     match link.node.rpc().request::<_, Value>(home, &body).await {
         Ok(Value::Null) => None,
         Ok(answer) => {
@@ -338,18 +339,9 @@ pub(crate) async fn serve_loop(
                 }
             }
             ToNode::Gone { sid } => proxy_gone(&app, &link, &sid),
-            ToNode::Forward {
-                sid,
-                user,
-                event,
-                data,
-                has_ack,
-            } => {
-                let link = link.clone();
+            ToNode::Forward(forwarded) => {
                 // One task per request; a socket has at most one in flight (its node waits).
-                tokio::spawn(serve_forward(
-                    app, link, request, sid, user, event, data, has_ack,
-                ));
+                tokio::spawn(serve_forward(app, link.clone(), request, forwarded));
             }
         }
     }
@@ -376,17 +368,31 @@ fn note_direct(link: &ClusterLink, home: &NodeId, sids: &[String], event: &str, 
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn serve_forward(
     app: Arc<App>,
     link: Arc<ClusterLink>,
     request: IncomingRequest,
-    sid: String,
-    user: String,
-    event: String,
-    data: Value,
-    has_ack: bool,
+    forwarded: Forwarded,
 ) {
+    let Forwarded {
+        sid,
+        user,
+        event,
+        data,
+        has_ack,
+        sent_ms,
+    } = forwarded;
+    let age = super::wire::unix_ms().saturating_sub(sent_ms);
+    if u128::from(age) > link.node.config().rpc_timeout.as_millis() {
+        tracing::warn!(
+            sid,
+            event,
+            age_ms = age,
+            "cluster: stale forwarded request dropped"
+        );
+        let _ = request.respond_error(errors::CLUSTER_UNAVAILABLE).await;
+        return;
+    }
     let Some(event) = ROOM_EVENTS
         .iter()
         .chain(DIRECT_EVENTS)
@@ -397,6 +403,15 @@ async fn serve_forward(
         let _ = request.respond_error(errors::UNKNOWN_EVENT).await;
         return;
     };
+    if !still_home(&link, event, &data) {
+        tracing::warn!(
+            sid,
+            event,
+            "cluster: forwarded join for a room no longer homed here"
+        );
+        let _ = request.respond_error(errors::CLUSTER_UNAVAILABLE).await;
+        return;
+    }
     let from = request.from().clone();
     {
         let mut st = app.state.lock();
@@ -424,6 +439,29 @@ async fn serve_forward(
     if let Err(error) = request.respond(&answer).await {
         tracing::debug!(%error, "cluster: answer not sent");
     }
+}
+
+/// A forwarded `createRoom` / `groupcall:join` only joins a room this node still holds the
+/// claim of (a node that lost it, or never had it, must not start a second copy).
+fn still_home(link: &ClusterLink, event: &str, data: &Value) -> bool {
+    let key = match event {
+        ev::CREATE_ROOM => data
+            .get("roomId")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        signal_proto::mesh::JOIN => {
+            signal_proto::requests::decode::<signal_proto::mesh::MeshJoinRequest>(data.clone())
+                .ok()
+                .and_then(|r| r.room_id())
+                .map(|r| mesh_key(&r))
+        }
+        _ => return true,
+    };
+    // Malformed requests go on to the handler, which answers the protocol's error.
+    let Some(key) = key.filter(|k| !k.is_empty()) else {
+        return true;
+    };
+    link.node.authority().owned_epoch(&key).is_some()
 }
 
 /// A proxy socket left (its node says so, or died): it leaves the room like a disconnect.

@@ -224,8 +224,8 @@ async fn node_events(
 }
 
 /// A claim this node held was taken over (it was cut off from Redis past its lease and the
-/// room was claimed elsewhere): its copy of the room closes, as after a worker death, so the
-/// room has one home again. Participants may `createRoom` again and join the new home.
+/// room was claimed elsewhere): its copy of the room goes ([`call_domain::CallState::drop_room_copy`]),
+/// so the room has one home again. Participants may `createRoom` again and join the new home.
 async fn claims_lost(
     app: Weak<App>,
     mut events: tokio::sync::broadcast::Receiver<cluster::AuthorityEvent>,
@@ -242,14 +242,15 @@ async fn claims_lost(
         };
         let Some(app) = app.upgrade() else { break };
         let cluster::AuthorityEvent::Lost { room, epoch } = event;
-        tracing::error!(room, epoch, "cluster: room claim lost to another node; closing it here");
+        tracing::error!(
+            room,
+            epoch,
+            "cluster: room claim lost to another node; closing it here"
+        );
         if room.starts_with("mesh:") {
             continue;
         }
-        let effects = app
-            .state
-            .lock()
-            .close_room_because(&room, call_domain::LeaveReason::HomeLost);
+        let effects = app.state.lock().drop_room_copy(&room);
         app.apply(effects);
     }
 }

@@ -31,18 +31,7 @@ pub enum ToNode {
     },
     /// A request of one of the sender's sockets, for a room homed on the receiver; the
     /// answer is the ack payload (`null` when the handler sent none).
-    Forward {
-        /// The socket (of the sender).
-        sid: String,
-        /// The user it is joined as.
-        user: String,
-        /// Client event name.
-        event: String,
-        /// Its payload.
-        data: Value,
-        /// Whether the client passed an ack callback.
-        has_ack: bool,
-    },
+    Forward(Forwarded),
     /// One of the sender's sockets left its room homed on the receiver, or disconnected.
     Gone {
         /// The socket (of the sender).
@@ -64,4 +53,30 @@ pub struct UserPresence {
     pub sockets: Vec<String>,
     /// In a call (SFU, mesh or 1:1) homed on that node.
     pub busy: bool,
+}
+
+/// A client request forwarded to the node of its room ([`ToNode::Forward`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Forwarded {
+    /// The socket (of the sender).
+    pub sid: String,
+    /// The user it is joined as.
+    pub user: String,
+    /// Client event name.
+    pub event: String,
+    /// Its payload.
+    pub data: Value,
+    /// Whether the client passed an ack callback.
+    pub has_ack: bool,
+    /// When it was sent (Unix ms): a request older than the RPC timeout is dropped, its
+    /// sender has given up (a node frozen for a while must not act on stale requests).
+    pub sent_ms: u64,
+}
+
+/// Now as Unix milliseconds.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
