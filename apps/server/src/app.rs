@@ -62,12 +62,12 @@ impl App {
     /// from a `match app.state.lock().…` scrutinee, whose guard lives through the match).
     pub fn apply(&self, effects: Vec<Effect>) {
         self.execute(effects);
-        self.flush_call_updates();
+        self.after_change();
     }
 
     /// Send the `group_call_updated` due now, arm the timer for those held back, and
     /// publish the lifecycle facts the last changes recorded.
-    pub fn flush_call_updates(&self) {
+    pub fn after_change(&self) {
         let mut state = self.state.lock();
         let poll = state
             .call_updates_pending()
@@ -120,45 +120,7 @@ impl App {
     fn execute(&self, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
-                Effect::Emit { to, event } => {
-                    let name = event.name();
-                    let payload = event.payload();
-                    // Proxies (cluster mode): sockets of other nodes in rooms homed here.
-                    let mut remote: HashMap<cluster::NodeId, Vec<String>> = HashMap::new();
-                    for sid in &to {
-                        let Ok(id) = sid.parse::<Sid>() else {
-                            continue;
-                        };
-                        match self.io.get_socket(id) {
-                            Some(socket) => {
-                                if let Err(e) = socket.emit(name, &payload) {
-                                    tracing::debug!(sid = %sid, event = name, error = %e, "emit failed");
-                                }
-                            }
-                            None => {
-                                if let Some(node) =
-                                    self.cluster.as_ref().and_then(|c| c.proxy_node(sid))
-                                {
-                                    remote.entry(node).or_default().push(sid.clone());
-                                }
-                            }
-                        }
-                    }
-                    if let Some(link) = &self.cluster {
-                        for (node, sids) in remote {
-                            link.send_to(
-                                node,
-                                crate::cluster_link::wire::ToNode::Deliver {
-                                    sids,
-                                    event: name.to_owned(),
-                                    payload: payload.clone(),
-                                },
-                            );
-                        }
-                    }
-                    metrics::counter!("huddle_events_sent_total", "event" => name)
-                        .increment(to.len() as u64);
-                }
+                Effect::Emit { to, event } => self.emit(&to, &event),
                 Effect::Relay { users, event } => {
                     if let Some(link) = &self.cluster {
                         link.relay(users, event.name(), event.payload());
@@ -170,6 +132,44 @@ impl App {
                 }
             }
         }
+    }
+
+    /// Emit `event` to sockets: this node's directly, proxies (cluster mode: other nodes'
+    /// sockets in calls homed here) through their node.
+    fn emit(&self, to: &[String], event: &call_domain::OutEvent) {
+        let name = event.name();
+        let payload = event.payload();
+        let mut remote: HashMap<cluster::NodeId, Vec<String>> = HashMap::new();
+        for sid in to {
+            let Ok(id) = sid.parse::<Sid>() else {
+                continue;
+            };
+            match self.io.get_socket(id) {
+                Some(socket) => {
+                    if let Err(e) = socket.emit(name, &payload) {
+                        tracing::debug!(sid = %sid, event = name, error = %e, "emit failed");
+                    }
+                }
+                None => {
+                    if let Some(node) = self.cluster.as_ref().and_then(|c| c.proxy_node(sid)) {
+                        remote.entry(node).or_default().push(sid.clone());
+                    }
+                }
+            }
+        }
+        if let Some(link) = &self.cluster {
+            for (node, sids) in remote {
+                link.send_to(
+                    node,
+                    crate::cluster_link::wire::ToNode::Deliver {
+                        sids,
+                        event: name.to_owned(),
+                        payload: payload.clone(),
+                    },
+                );
+            }
+        }
+        metrics::counter!("huddle_events_sent_total", "event" => name).increment(to.len() as u64);
     }
 
     /// Update the object gauges from the state (called when `/metrics` is scraped, so the

@@ -63,6 +63,6 @@ async fn run(app: Weak<App>, mut rx: watch::Receiver<Option<Instant>>) {
             return;
         };
         app.call_updates.disarm();
-        app.flush_call_updates();
+        app.after_change();
     }
 }
