@@ -1,6 +1,6 @@
 //! Rooms with a home: requests of this node's sockets for rooms homed elsewhere go to the
-//! home node ([`intercept`]), and the requests other nodes forward here are served
-//! ([`serve_loop`]).
+//! home node (`intercept`), and the requests other nodes forward here are served
+//! (`serve_loop`).
 
 use super::ClusterLink;
 use super::wire::{Forwarded, ToNode};

@@ -16,7 +16,7 @@ use signal_proto::responses::ErrorResponse;
 use socketioxide::extract::SocketRef;
 
 /// Handle one request of a local socket: in cluster mode, a request for a room homed on
-/// another node goes there ([`crate::cluster_link::forward::intercept`]); the rest is routed
+/// another node goes there (`cluster_link::forward::intercept`); the rest is routed
 /// here.
 pub async fn dispatch(app: &std::sync::Arc<App>, socket: &SocketRef, req: Request) {
     let sid = socket.id.to_string();
