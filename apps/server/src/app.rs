@@ -191,6 +191,7 @@ impl App {
             metrics::gauge!("huddle_cluster_rooms").set(c.cluster_rooms as f64);
             metrics::gauge!("huddle_cluster_remote_participants").set(c.remote_participants as f64);
             metrics::gauge!("huddle_cluster_forwarded_sockets").set(c.forwarded_sockets as f64);
+            metrics::gauge!("huddle_cluster_pipe_transports").set(c.pipe_transports as f64);
         }
         for w in self.sfu.worker_stats() {
             let worker = w.index.to_string();

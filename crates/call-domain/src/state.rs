@@ -1161,6 +1161,35 @@ impl<M: Media> CallState<M> {
         Ok((t.handle.clone(), p.epoch))
     }
 
+    /// The epoch for a producer whose media lives on another node (a proxy participant of a
+    /// room spanning nodes: its transports are on its own node, its producer here is the
+    /// pipe's copy), within the producer limit.
+    pub fn remote_produce_target(&self, socket: &str) -> Result<u64, CallError> {
+        let (_, p) = self.participant(socket)?;
+        if p.producers.len() >= self.limits.producers_per_socket {
+            return Err(CallError::Limit(format!(
+                "Too many producers (limit {})",
+                self.limits.producers_per_socket
+            )));
+        }
+        Ok(p.epoch)
+    }
+
+    /// The per-socket and per-room limits (also applied to media kept outside this state,
+    /// on the socket's own node of a room spanning nodes).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The socket owning producer `producer_id` in room `room_id`.
+    pub fn producer_owner(&self, room_id: &str, producer_id: &str) -> Option<SocketId> {
+        let room = self.rooms.get(room_id)?;
+        room.participants
+            .values()
+            .find(|p| p.producers.contains_key(producer_id))
+            .map(|p| p.socket.clone())
+    }
+
     /// A transport of the socket (`connectTransport`, `restartIce`) and the epoch.
     pub fn transport(&self, socket: &str, id: &str) -> Result<(M::Transport, u64), CallError> {
         let (_, p) = self.participant(socket)?;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Media kind as it appears on the wire (`"audio"` / `"video"`).
 pub type MediaKindName = &'static str;
 
-fn kind_name(kind: MediaKind) -> MediaKindName {
+pub(crate) fn kind_name(kind: MediaKind) -> MediaKindName {
     match kind {
         MediaKind::Audio => "audio",
         MediaKind::Video => "video",
@@ -25,7 +25,7 @@ pub(crate) fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-fn from_value<T: serde::de::DeserializeOwned>(what: &'static str, v: Value) -> Result<T, SfuError> {
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(what: &'static str, v: Value) -> Result<T, SfuError> {
     serde_json::from_value(v).map_err(|e| SfuError::invalid(what, e))
 }
 
@@ -303,9 +303,9 @@ impl MediaTransport {
 
 /// A producer; closed when dropped (with the pipes that carry it to other workers).
 pub struct MediaProducer {
-    producer: Producer,
-    room: Arc<RoomInner>,
-    _counted: LoadGuard,
+    pub(crate) producer: Producer,
+    pub(crate) room: Arc<RoomInner>,
+    pub(crate) _counted: LoadGuard,
 }
 
 impl std::fmt::Debug for MediaProducer {

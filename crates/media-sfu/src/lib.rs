@@ -15,6 +15,7 @@ mod config;
 mod error;
 mod handles;
 mod load;
+mod node_pipe;
 mod normalize;
 mod room;
 mod sfu;
@@ -26,5 +27,6 @@ pub use handles::{
     TransportHealth,
 };
 pub use load::WorkerStats;
+pub use node_pipe::{ExportChange, ExportedProducer, NodePipe, PipeEndpoint};
 pub use room::RoomRouter;
 pub use sfu::{Sfu, SfuStats};

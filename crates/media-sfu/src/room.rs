@@ -193,6 +193,13 @@ impl RoomRouter {
             .unwrap_or(Value::Null)
     }
 
+    /// Whether `producer_id` is a live producer of this room on this node (its own, or
+    /// imported over a node pipe).
+    pub fn has_producer(&self, producer_id: &str) -> bool {
+        parse_producer_id(producer_id)
+            .is_ok_and(|pid| self.inner.producers.lock().contains_key(&pid))
+    }
+
     /// Whether a consumer with these client RTP capabilities can consume `producer_id`:
     /// [`SfuError::ProducerNotFound`] when it is no live producer of this room (an
     /// unparsable id included), [`SfuError::RtpCapabilitiesMismatch`] when the capabilities

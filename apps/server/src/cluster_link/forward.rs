@@ -72,10 +72,26 @@ pub(crate) async fn intercept(
         let Some((_, home)) = forwarded else {
             return Some(req);
         };
-        let leaving = req.event == ev::LEAVE_ROOM;
+        // Media of the socket lives on this node: served here, not forwarded.
+        if super::media::LOCAL_EVENTS.contains(&req.event) && link.media.has_socket(sid) {
+            super::media::serve(app, link, sid, req).await;
+            return None;
+        }
+        let event = req.event;
+        let data = if super::media::AFTER_FORWARDED.contains(&event) {
+            req.data.clone()
+        } else {
+            Value::Null
+        };
         let answer = forward(app, link, &home, sid, req).await;
-        if leaving && answer.is_some_and(|a| a.get("error").is_none()) {
-            link.forwarded.lock().remove(sid);
+        let ok = answer.is_some_and(|a| a.get("error").is_none());
+        if event == ev::LEAVE_ROOM {
+            if ok {
+                link.forwarded.lock().remove(sid);
+            }
+            link.media.leave(link, sid);
+        } else if ok {
+            super::media::after_forwarded(link, sid, event, &data).await;
         }
         return None;
     }
@@ -107,6 +123,15 @@ pub(crate) async fn intercept(
             Some(req)
         }
         Home::There(home) => {
+            // The socket's media goes on this node's router of the room.
+            let router = match app.sfu.router_for(&room).await {
+                Ok(router) => router,
+                Err(e) => {
+                    reply_error(req.ack, e);
+                    return None;
+                }
+            };
+            link.media.leave(link, sid);
             if let Some((_, old_home)) = previous
                 && old_home != home
             {
@@ -115,10 +140,13 @@ pub(crate) async fn intercept(
             // Leaving a room of this node first, as a local createRoom would.
             let effects = app.state.lock().leave_room(sid);
             app.apply(effects);
+            let (ack, req) = hold_ack(req);
             let answer = forward(app, link, &home, sid, req).await;
-            if answer.is_some_and(|a| a.get("error").is_none()) {
+            if answer.as_ref().is_some_and(|a| a.get("error").is_none()) {
+                link.media.enter(sid, &room, &home, router);
                 link.forwarded.lock().insert(sid.to_owned(), (room, home));
             }
+            ack.release();
             None
         }
     }
@@ -240,9 +268,43 @@ async fn home_of(link: &ClusterLink, room: &str, here: bool) -> Result<Home, &'s
     }
 }
 
+/// A client's ack held back while this node finishes its part of a forwarded request.
+struct HeldAck {
+    ack: Ack,
+    rx: tokio::sync::oneshot::Receiver<Value>,
+}
+
+impl HeldAck {
+    /// Send the client whatever the request was answered (nothing when it was not).
+    fn release(mut self) {
+        if let Ok(answer) = self.rx.try_recv() {
+            reply(self.ack, &answer);
+        }
+    }
+}
+
+/// `req` with its ack replaced by a channel, and the client's ack held.
+fn hold_ack(req: Request) -> (HeldAck, Request) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let Request {
+        event,
+        data,
+        ack,
+        has_ack,
+    } = req;
+    let req = Request {
+        event,
+        data,
+        ack: Ack::Forwarded(tx),
+        has_ack,
+    };
+    (HeldAck { ack, rx }, req)
+}
+
 /// Tell the old home node that `sid` left its room there.
 fn leave_remote(link: &ClusterLink, sid: &str, home: NodeId) {
     link.forwarded.lock().remove(sid);
+    link.media.leave(link, sid);
     link.send_to(
         home,
         ToNode::Gone {
@@ -291,6 +353,7 @@ async fn forward(
 
 /// A local socket disconnected: its remote room (if any) must let it go.
 pub(crate) fn socket_gone(link: &ClusterLink, sid: &str) {
+    link.media.leave(link, sid);
     let forwarded = link.forwarded.lock().remove(sid).map(|(_, home)| home);
     let mesh = link.mesh_forwarded.lock().remove(sid);
     let direct = link.direct_home.lock().remove(sid).map(|(home, _)| home);
@@ -330,7 +393,43 @@ pub(crate) async fn serve_loop(
                 payload,
             } => {
                 note_direct(&link, request.from(), &sids, &event, &payload);
+                super::media::on_deliver(&link, &sids, &event, &payload).await;
                 super::deliver::emit_local(&app, &sids, &event, &payload);
+            }
+            ToNode::PipeOpen { room, endpoint } => {
+                tokio::spawn(super::media::serve_pipe_open(
+                    app,
+                    link.clone(),
+                    request,
+                    room,
+                    endpoint,
+                ));
+            }
+            ToNode::PipeClose { room } => link.media.close_from(&room, request.from()),
+            ToNode::PipeChange {
+                room,
+                producer_id,
+                change,
+            } => {
+                // In order, so a pause and a resume are applied as they happened.
+                super::media::home_import_changed(&app, &room, &producer_id, change);
+                link.media.import_changed(&room, &producer_id, change).await;
+            }
+            ToNode::RemoteProduce(produce) => {
+                tokio::spawn(super::media::serve_remote_produce(
+                    app,
+                    link.clone(),
+                    request,
+                    produce,
+                ));
+            }
+            ToNode::ConsumeView(view) => {
+                tokio::spawn(super::media::serve_consume_view(
+                    app,
+                    link.clone(),
+                    request,
+                    view,
+                ));
             }
             ToNode::Presence { users } => {
                 let answer = super::presence::answer(&app, &users);
@@ -494,6 +593,7 @@ pub(crate) fn peer_dead(app: &App, link: &ClusterLink, peer: &NodeId) {
         };
         emit_one(app, sid, ev::REMOVED_FROM_ROOM, &removed);
     }
+    link.media.peer_dead(peer);
     link.mesh_forwarded.lock().retain(|_, home| home != peer);
     let calls = drain_homed_on(&link.direct_home, peer, |(home, call)| (home, call));
     for (sid, call_id) in &calls {

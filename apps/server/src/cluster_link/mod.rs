@@ -15,6 +15,7 @@
 pub mod active;
 pub mod deliver;
 pub mod forward;
+pub mod media;
 pub mod presence;
 pub mod wire;
 
@@ -43,6 +44,9 @@ pub struct ClusterLink {
     /// Ordered outgoing relays and deliveries.
     outbox: mpsc::UnboundedSender<deliver::Outgoing>,
     outbox_rx: Mutex<Option<mpsc::UnboundedReceiver<deliver::Outgoing>>>,
+    /// Media of rooms spanning nodes: local media of sockets in rooms homed elsewhere, and
+    /// the pipes between nodes.
+    media: media::MediaLink,
     /// Rooms whose replica entry must be republished.
     rooms: mpsc::UnboundedSender<String>,
     rooms_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
@@ -85,6 +89,8 @@ pub struct ClusterStats {
     pub remote_participants: usize,
     /// Sockets of this node in rooms homed on other nodes.
     pub forwarded_sockets: usize,
+    /// Media pipe transports of this node to other nodes (one per room and peer).
+    pub pipe_transports: usize,
 }
 
 impl ClusterLink {
@@ -109,6 +115,7 @@ impl ClusterLink {
             direct_home: Mutex::new(HashMap::new()),
             forwarded: Mutex::new(HashMap::new()),
             mesh_forwarded: Mutex::new(HashMap::new()),
+            media: media::MediaLink::default(),
             outbox,
             outbox_rx: Mutex::new(Some(outbox_rx)),
             rooms,
@@ -183,6 +190,7 @@ impl ClusterLink {
             cluster_rooms: self.node.replica().active_rooms().len(),
             remote_participants: self.proxies.lock().len(),
             forwarded_sockets: self.forwarded.lock().len(),
+            pipe_transports: self.media.pipe_count(),
         }
     }
 
@@ -308,5 +316,8 @@ async fn sweep_loop(link: Arc<ClusterLink>, app: Weak<App>) {
         for sid in idle {
             forward::proxy_gone(&app, &link, &sid);
         }
+        // Pipe ends of rooms that ended here (their peers close theirs when unused).
+        let st = app.state.lock();
+        link.media.sweep(|room| st.room(room).is_some());
     }
 }

@@ -2,6 +2,7 @@
 //! and broadcast channels).
 
 use serde::{Deserialize, Serialize};
+use media_sfu::{ExportedProducer, PipeEndpoint};
 use serde_json::Value;
 
 /// A cluster-wide broadcast: an event for every socket of `users` on the receiving node.
@@ -42,6 +43,81 @@ pub enum ToNode {
         /// The users.
         users: Vec<String>,
     },
+    /// Open the receiver's end of `room`'s media pipe to the sender, connected to the
+    /// sender's `endpoint`; answered with the receiver's [`PipeEndpoint`].
+    PipeOpen {
+        /// The room (homed on the receiver).
+        room: String,
+        /// The sender's end.
+        endpoint: PipeEndpoint,
+    },
+    /// The sender no longer uses `room`'s pipe: the receiver closes its end.
+    PipeClose {
+        /// The room.
+        room: String,
+    },
+    /// A producer the sender exports over `room`'s pipe paused, resumed or closed.
+    PipeChange {
+        /// The room.
+        room: String,
+        /// The producer.
+        producer_id: String,
+        /// What happened.
+        change: PipeChangeKind,
+    },
+    /// A producer of one of the sender's sockets, exported over the room's pipe: the
+    /// receiver (the room's home) imports and announces it; answered `{id}`.
+    RemoteProduce(RemoteProduce),
+    /// A consume of one of the sender's sockets: the receiver (the room's home) checks it and
+    /// describes the producer; answered with [`ConsumeViewAnswer`].
+    ConsumeView(ConsumeView),
+}
+
+/// What happened to an exported producer ([`ToNode::PipeChange`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PipeChangeKind {
+    /// Paused.
+    Paused,
+    /// Resumed.
+    Resumed,
+    /// Closed.
+    Closed,
+}
+
+/// [`ToNode::RemoteProduce`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoteProduce {
+    /// The producing socket (of the sender; a proxy on the receiver).
+    pub sid: String,
+    /// `appData.source` (already validated by the sender).
+    pub source: String,
+    /// The application data.
+    pub app_data: Value,
+    /// The producer as the pipe carries it.
+    pub exported: ExportedProducer,
+}
+
+/// [`ToNode::ConsumeView`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsumeView {
+    /// The consuming socket (of the sender; a proxy on the receiver).
+    pub sid: String,
+    /// The producer it wants.
+    pub producer_id: String,
+    /// Whether the sender needs the producer exported to it (it does not have it yet).
+    pub export: bool,
+}
+
+/// The answer to [`ToNode::ConsumeView`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsumeViewAnswer {
+    /// Whether the producer is paused.
+    pub paused: bool,
+    /// Its application data.
+    pub app_data: Value,
+    /// The export, when asked for.
+    pub exported: Option<ExportedProducer>,
 }
 
 /// One user as one node sees it: the answer to [`ToNode::Presence`].
