@@ -168,6 +168,96 @@ clusterTest('the concurrent first createRoom on two nodes makes one room that sp
   });
 });
 
+/** Sum of one per-worker media count of a node's /debug/stats. */
+function mediaCount(stats, field) {
+  return stats.perWorker.reduce((sum, w) => sum + w[field], 0);
+}
+
+clusterTest('media follows the socket: transports on its own node, one pipe per room and node pair', async () => {
+  const [n1, n2, n3] = nodes;
+  const alice = await connectAs(n1, '1', sockets);
+  const bob = await connectAs(n2, '2', sockets);
+  const carol = await connectAs(n3, '3', sockets);
+  const callA = await enterRoom(alice, 'conv-team', client);
+  const callB = await enterRoom(bob, 'conv-team', client);
+  // Carol runs mediasoup-client 3.6, as Threads ships it.
+  const callC = await enterRoom(carol, 'conv-team', MEDIASOUP_CLIENTS[1]);
+  const homeStats = await n1.stats();
+  assert.equal(homeStats.rooms, 1, 'the room is homed on node1');
+  assert.equal(homeStats.participants, 3, 'the home holds every participant');
+
+  // A forwarded socket's WebRTC transports are on its own node: their ICE candidates name it.
+  for (const [socket, ip] of [[bob, '127.0.0.2'], [carol, '127.0.0.3']]) {
+    const extra = await request(socket, 'createTransport', { type: 'recv' });
+    assert.ok(extra.iceCandidates.every((c) => c.ip === ip || c.address === ip),
+      `transport of a socket on ${ip}: ${JSON.stringify(extra.iceCandidates)}`);
+  }
+
+  // Everyone produces; producers of node2 and node3 are announced by the home to the others.
+  const bobSeesCarol = waitFor(bob, 'newProducer', { predicate: (p) => p.socketId === carol.id && p.kind === 'video' });
+  const aliceSeesBob = waitFor(alice, 'newProducer', { predicate: (p) => p.socketId === bob.id && p.kind === 'video' });
+  const [, aVideo] = await produce(callA, ['audio', 'video']);
+  const [, bVideo] = await produce(callB, ['audio', 'video']);
+  const [cAudio, cVideo] = await produce(callC, ['audio', 'video']);
+  assert.equal((await bobSeesCarol).producerId, cVideo.id);
+  assert.equal((await aliceSeesBob).producerId, bVideo.id);
+  const listed = await request(bob, 'getProducers', {});
+  assert.equal(listed.producers.length, 6, 'getProducers lists the producers of all three nodes');
+
+  // node3 → home → node2, node2 → home (consumed there), home → node3.
+  const bobGetsCarol = await consume(callB, cVideo.id);
+  assert.equal(bobGetsCarol.ack.kind, 'video');
+  assert.equal(bobGetsCarol.ack.producerPaused, false);
+  const aliceGetsBob = await consume(callA, bVideo.id);
+  assert.equal(aliceGetsBob.ack.kind, 'video');
+  await consume(callC, aVideo.id);
+  // Errors of the local media path keep the protocol's strings.
+  assert.deepEqual(await emitAck(bob, 'consume', { transportId: 'nope', producerId: cAudio.id, rtpCapabilities: callB.device.rtpCapabilities }),
+    { error: 'Receive transport not found' });
+  assert.deepEqual(await emitAck(bob, 'consume', { transportId: callB.recvTransport.id, producerId: bVideo.id, rtpCapabilities: callB.device.rtpCapabilities }),
+    { error: 'Cannot consume own producer' });
+  assert.deepEqual(await emitAck(bob, 'resumeConsumer', { consumerId: 'nope' }), { error: 'Consumer not found' });
+  assert.deepEqual(await emitAck(bob, 'connectTransport', { transportId: 'nope', dtlsParameters: {} }), { error: 'Transport not found' });
+
+  const [s1, s2, s3] = await Promise.all([n1, n2, n3].map((n) => n.stats()));
+  assert.equal(s1.cluster.pipeTransports, 2, 'the home has a pipe to node2 and one to node3');
+  assert.equal(s2.cluster.pipeTransports, 1);
+  assert.equal(s3.cluster.pipeTransports, 1);
+  assert.ok(mediaCount(s2, 'transports') >= 4, `node2 holds Bob's 3 transports and its pipe: ${JSON.stringify(s2.perWorker)}`);
+  assert.ok(mediaCount(s2, 'consumers') >= 1, 'Bob\'s consumer is on node2');
+
+  // Pause crosses nodes; the consume ack of a paused producer says so.
+  const paused = waitFor(bob, 'producerPaused', { predicate: (p) => p.producerId === cAudio.id });
+  assert.deepEqual(await request(carol, 'pauseProducer', { producerId: cAudio.id }), { success: true });
+  assert.equal((await paused).socketId, carol.id);
+  const pausedAudio = await consume(callB, cAudio.id);
+  assert.equal(pausedAudio.ack.producerPaused, true, 'consume of a paused producer of another node');
+  const resumed = waitFor(alice, 'producerResumed', { predicate: (p) => p.producerId === cAudio.id });
+  assert.deepEqual(await request(carol, 'resumeProducer', { producerId: cAudio.id }), { success: true });
+  await resumed;
+
+  // A producer closed on node3 closes for Bob on node2.
+  const closed = waitFor(bob, 'producerClosed', { predicate: (p) => p.producerId === cVideo.id });
+  assert.deepEqual(await request(carol, 'closeProducer', { producerId: cVideo.id }), { success: true });
+  await closed;
+
+  // Bob leaves: node2's pipe closes, and the home's end of it.
+  closeCall(callB);
+  assert.deepEqual(await request(bob, 'leaveRoom', {}), { success: true });
+  await eventually('node2 pipe closed on both ends', async () => {
+    const [a, b] = await Promise.all([n1.stats(), n2.stats()]);
+    return a.cluster.pipeTransports === 1 && b.cluster.pipeTransports === 0 && mediaCount(b, 'transports') === 0;
+  });
+  closeCall(callC);
+  closeCall(callA);
+  assert.deepEqual(await request(carol, 'leaveRoom', {}), { success: true });
+  assert.deepEqual(await request(alice, 'leaveRoom', {}), { success: true });
+  await eventually('every pipe closed', async () => {
+    const all = await Promise.all([n1, n2, n3].map((n) => n.stats()));
+    return all.every((s) => s.cluster.pipeTransports === 0);
+  });
+});
+
 clusterTest('errors of forwarded requests keep their strings; bad input changes nothing', async () => {
   const [n1, n2] = nodes;
   const alice = await connectAs(n1, '1', sockets);

@@ -239,8 +239,11 @@ impl NodePipe {
         let pid = consumer.producer_id();
         consumer
             .on_producer_close(move || {
-                if let Some(state) = state.upgrade() {
-                    state.lock().exports.remove(&pid);
+                let removed = state.upgrade().and_then(|s| s.lock().exports.remove(&pid));
+                // A consumer must not be dropped inside its own event handler: mediasoup holds
+                // the handler list's lock while calling it, and the drop takes that lock.
+                if let Some(consumer) = removed {
+                    std::thread::spawn(move || drop(consumer));
                 }
                 notify(&id, ExportChange::Closed);
             })

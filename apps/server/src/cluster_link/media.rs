@@ -536,6 +536,10 @@ async fn consume(app: &Arc<App>, link: &ClusterLink, sid: &str, data: Value) -> 
     let media = &link.media;
     let (router, room, home) = media.router_of(sid)?;
     let have = router.has_producer(&req.producer_id);
+    if !have {
+        // The home exports over the pipe: it must exist first.
+        media.pipe_to(link, &room, &home, &router).await?;
+    }
     let ask = ToNode::ConsumeView(ConsumeView {
         sid: sid.to_owned(),
         producer_id: req.producer_id.clone(),
