@@ -61,12 +61,24 @@ test('caller on node 1, callee on node 2: the ring crosses nodes, media flows bo
     assert.equal(s1.participants, 2, 'the home holds both participants');
     assert.equal(s1.cluster.remoteParticipants, 1);
     assert.equal(s2.cluster.forwardedSockets, 1);
+    // Bob's media is on node 2 (his transports there), and crosses to node 1 through one pipe.
+    const transports = (s) => s.perWorker.reduce((sum, w) => sum + w.transports, 0);
+    assert.equal(s1.cluster.pipeTransports, 1, 'one pipe on the home');
+    assert.equal(s2.cluster.pipeTransports, 1, 'one pipe on node 2');
+    assert.ok(transports(s2) >= 3, `Bob's transports and the pipe are on node 2: ${JSON.stringify(s2.perWorker)}`);
     await alice.screenshot('cluster-alice-node1.png');
     await bob.screenshot('cluster-bob-node2.png');
 
     // Bob leaves from node 2: his tile disappears on node 1's page.
     await bob.page.locator('#btn-leave').click();
     await alice.tile(2).waitFor({ state: 'detached', timeout: 10_000 });
+    // Nothing of the room is left on node 2, and the pipe is closed on both ends.
+    for (let i = 0; ; i++) {
+      const [a, b] = await Promise.all(nodes.map(async (n) => (await fetch(`${n.url}/debug/stats`)).json()));
+      if (a.cluster.pipeTransports === 0 && b.cluster.pipeTransports === 0 && transports(b) === 0) break;
+      if (i > 100) throw new Error(`pipes left open: ${JSON.stringify([a.cluster, b.cluster, b.perWorker])}`);
+      await sleep(100);
+    }
   } catch (e) {
     process.stderr.write(`cluster browser logs: ${dumpLogs('FAILED-cluster-logs.txt', n1, users)}\n`);
     process.stderr.write(`node2:\n${n2.logs().slice(-6000)}\n`);
