@@ -25,7 +25,10 @@ pub(crate) fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-pub(crate) fn from_value<T: serde::de::DeserializeOwned>(what: &'static str, v: Value) -> Result<T, SfuError> {
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    v: Value,
+) -> Result<T, SfuError> {
     serde_json::from_value(v).map_err(|e| SfuError::invalid(what, e))
 }
 

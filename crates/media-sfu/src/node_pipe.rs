@@ -10,7 +10,8 @@
 //! State changes of an exported producer (pause, resume, close) are reported through
 //! [`NodePipe::on_export_change`] so the caller can tell the importing node, which applies them
 //! to the [`MediaProducer`] that [`NodePipe::import`] returned (pause, resume, drop). Dropping
-//! a [`NodePipe`] closes its transport and with it every export and import it carries.
+//! a [`NodePipe`] stops its exports; its transport closes once the last import handle is
+//! dropped too (an import keeps its transport alive).
 
 use crate::error::SfuError;
 use crate::handles::{MediaProducer, from_value, kind_name, parse_producer_id, to_value};
@@ -71,7 +72,8 @@ struct PipeState {
     watcher: Option<ExportCallback>,
 }
 
-/// This node's end of the pipe to one other node for one room. Closed when dropped.
+/// This node's end of the pipe to one other node for one room. Closed when it and every
+/// import handle it returned are dropped.
 pub struct NodePipe {
     transport: PipeTransport,
     router: Arc<RouterInner>,
@@ -153,10 +155,7 @@ impl NodePipe {
 
     /// Connect to the other node's end.
     pub async fn connect(&self, remote: &PipeEndpoint) -> Result<(), SfuError> {
-        let ip: IpAddr = remote
-            .ip
-            .parse()
-            .map_err(|e| SfuError::invalid("ip", e))?;
+        let ip: IpAddr = remote.ip.parse().map_err(|e| SfuError::invalid("ip", e))?;
         let srtp: SrtpParameters = from_value("srtpParameters", remote.srtp.clone())?;
         self.transport
             .connect(PipeTransportRemoteParameters {
@@ -290,10 +289,7 @@ impl NodePipe {
                 }
             })
             .detach();
-        self.room
-            .producers
-            .lock()
-            .insert(pid, self.router.clone());
+        self.room.producers.lock().insert(pid, self.router.clone());
         self.state.lock().imports.insert(pid, producer.downgrade());
         Ok(MediaProducer {
             _counted: LoadGuard::new(&self.router.load, Counted::Producer),

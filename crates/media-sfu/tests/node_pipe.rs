@@ -75,7 +75,10 @@ async fn poll_until(mut check: impl FnMut() -> bool) -> bool {
 #[tokio::test]
 async fn a_producer_of_node_a_is_consumed_on_node_b_through_the_pipe() -> TestResult {
     let (sfu_a, sfu_b) = (node(1, 1).await?, node(2, 2).await?);
-    let (room_a, room_b) = (sfu_a.router_for("room").await?, sfu_b.router_for("room").await?);
+    let (room_a, room_b) = (
+        sfu_a.router_for("room").await?,
+        sfu_b.router_for("room").await?,
+    );
     assert_eq!(
         room_a.rtp_capabilities(),
         room_b.rtp_capabilities(),
@@ -119,7 +122,11 @@ async fn a_producer_of_node_a_is_consumed_on_node_b_through_the_pipe() -> TestRe
     // Two consumers on B: the first on B's home worker, the second on its other worker.
     let (rx1, consumer1, _t1) = receiver(&room_b, &id).await?;
     let (rx2, _consumer2, _t2) = receiver(&room_b, &id).await?;
-    assert_eq!(room_b.worker_indices().len(), 2, "room spans B's two workers");
+    assert_eq!(
+        room_b.worker_indices().len(),
+        2,
+        "room spans B's two workers"
+    );
     let port = ingress.local_port().ok_or("no port")?;
     let got = common::send_and_count(port, ssrc, 60, &[&rx1, &rx2]).await?;
     assert!(
@@ -148,7 +155,10 @@ async fn a_producer_of_node_a_is_consumed_on_node_b_through_the_pipe() -> TestRe
     assert_eq!(change, ExportChange::Closed);
     assert!(poll_until(|| pipe_a.usage() == (0, 0)).await);
     drop(imported);
-    assert!(poll_until(|| pipe_b.usage() == (0, 0)).await, "the pipe pair is unused now");
+    assert!(
+        poll_until(|| pipe_b.usage() == (0, 0)).await,
+        "the pipe pair is unused now"
+    );
     assert!(matches!(
         room_b.check_consume(&id, &room_b.rtp_capabilities()),
         Err(SfuError::ProducerNotFound)
@@ -173,7 +183,7 @@ async fn video_crosses_with_rtx_and_bad_input_is_an_error() -> TestResult {
         .await?;
     let exported = pipe_a.export(&producer.id()).await?;
     assert_eq!(exported.kind, "video");
-    let _imported = pipe_b.import(&exported).await?;
+    let imported = pipe_b.import(&exported).await?;
     assert!(pipe_a.carries_rtx() && pipe_b.carries_rtx(), "RTX is on");
 
     // Unknown or malformed ids and descriptions are errors, not panics.
@@ -207,9 +217,12 @@ async fn video_crosses_with_rtx_and_bad_input_is_an_error() -> TestResult {
     );
     assert_eq!(pipe_b.usage(), (0, 1), "bad input changed nothing");
 
-    // Dropping the importing end closes what it imported.
+    // The importer owns the import: dropping it (and the pipe end) makes the id unknown.
     let id = producer.id();
+    assert!(room_b.has_producer(&id));
+    drop(imported);
     drop(pipe_b);
+    assert!(!room_b.has_producer(&id));
     assert!(matches!(
         room_b.check_consume(&id, &room_b.rtp_capabilities()),
         Err(SfuError::ProducerNotFound)

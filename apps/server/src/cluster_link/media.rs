@@ -34,9 +34,9 @@ use media_sfu::{
 use parking_lot::Mutex;
 use serde_json::Value;
 use signal_proto::errors;
+use signal_proto::events as ev;
 use signal_proto::producer::ProducerSource;
 use signal_proto::requests::TransportDirection;
-use signal_proto::events as ev;
 use signal_proto::requests::{
     ConnectTransportRequest, ConsumeRequest, ConsumerIdRequest, CreateTransportRequest,
     ProduceRequest, RestartIceRequest, ResumeConsumerRequest, SetConsumerPriorityRequest,
@@ -157,7 +157,10 @@ impl MediaLink {
         let Some(media) = self.rooms.lock().remove(&room) else {
             return;
         };
-        let pipe = self.pipes.lock().remove(&(room.clone(), media.home.clone()));
+        let pipe = self
+            .pipes
+            .lock()
+            .remove(&(room.clone(), media.home.clone()));
         if pipe.is_some() {
             tracing::info!(room, home = %media.home, "cluster: media pipe closed (unused)");
             link.send_to(media.home.clone(), ToNode::PipeClose { room });
@@ -307,7 +310,12 @@ impl MediaLink {
     }
 
     /// An import of this node (satellite side) paused, resumed or closed at its origin.
-    pub(crate) async fn import_changed(&self, room: &str, producer_id: &str, change: PipeChangeKind) {
+    pub(crate) async fn import_changed(
+        &self,
+        room: &str,
+        producer_id: &str,
+        change: PipeChangeKind,
+    ) {
         let producer = {
             let mut rooms = self.rooms.lock();
             let Some(media) = rooms.get_mut(room) else {
@@ -384,7 +392,9 @@ fn watch_exports(link: &ClusterLink, pipe: &NodePipe, room: &str, peer: &NodeId)
 
 /// Serve one of [`LOCAL_EVENTS`] for `sid`, whose room is homed on another node.
 pub(crate) async fn serve(app: &Arc<App>, link: &ClusterLink, sid: &str, req: Request) {
-    let Request { event, data, ack, .. } = req;
+    let Request {
+        event, data, ack, ..
+    } = req;
     let result = match event {
         ev::CREATE_TRANSPORT => create_transport(app, link, sid, data).await,
         ev::CONNECT_TRANSPORT => connect_transport(link, sid, data).await,
@@ -392,13 +402,26 @@ pub(crate) async fn serve(app: &Arc<App>, link: &ClusterLink, sid: &str, req: Re
         ev::PRODUCE => produce(link, sid, data).await,
         ev::CONSUME => consume(app, link, sid, data).await,
         ev::RESUME_CONSUMER => match decode::<ResumeConsumerRequest>(data) {
-            Ok(r) => on_consumer(link, sid, &r.consumer_id, |c| async move { c.resume().await })
-                .await,
+            Ok(r) => {
+                on_consumer(
+                    link,
+                    sid,
+                    &r.consumer_id,
+                    |c| async move { c.resume().await },
+                )
+                .await
+            }
             Err(e) => Err(refusal(e)),
         },
         ev::PAUSE_CONSUMER => match decode::<ConsumerIdRequest>(data) {
             Ok(r) => {
-                on_consumer(link, sid, &r.consumer_id, |c| async move { c.pause().await }).await
+                on_consumer(
+                    link,
+                    sid,
+                    &r.consumer_id,
+                    |c| async move { c.pause().await },
+                )
+                .await
             }
             Err(e) => Err(refusal(e)),
         },
@@ -423,10 +446,12 @@ pub(crate) async fn serve(app: &Arc<App>, link: &ClusterLink, sid: &str, req: Re
             Err(e) => Err(refusal(e)),
         },
         ev::REQUEST_KEY_FRAME => match decode::<ConsumerIdRequest>(data) {
-            Ok(r) => on_consumer(link, sid, &r.consumer_id, |c| async move {
-                c.request_key_frame().await
-            })
-            .await,
+            Ok(r) => {
+                on_consumer(link, sid, &r.consumer_id, |c| async move {
+                    c.request_key_frame().await
+                })
+                .await
+            }
             Err(e) => Err(refusal(e)),
         },
         _ => Err(errors::UNKNOWN_EVENT.to_owned()),
@@ -531,7 +556,12 @@ async fn produce(link: &ClusterLink, sid: &str, data: Value) -> Result<Value, Re
 
 /// `consume`: the home checks the request and describes the producer (exporting it when this
 /// node does not have it yet); the consumer is created here.
-async fn consume(app: &Arc<App>, link: &ClusterLink, sid: &str, data: Value) -> Result<Value, Refusal> {
+async fn consume(
+    app: &Arc<App>,
+    link: &ClusterLink,
+    sid: &str,
+    data: Value,
+) -> Result<Value, Refusal> {
     let req: ConsumeRequest = decode(data).map_err(refusal)?;
     let media = &link.media;
     let (router, room, home) = media.router_of(sid)?;
@@ -711,7 +741,10 @@ async fn remote_produce(
         let st = app.state.lock();
         let epoch = st.remote_produce_target(&req.sid).map_err(refusal)?;
         let room = st.room_of(&req.sid).map(str::to_owned);
-        (epoch, room.ok_or_else(|| refusal(CallError::ParticipantNotFound))?)
+        (
+            epoch,
+            room.ok_or_else(|| refusal(CallError::ParticipantNotFound))?,
+        )
     };
     let pipe = link
         .media
@@ -814,7 +847,12 @@ async fn consume_view(
 /// proxy's): a close there closes the proxy's producer here (`producerClosed` to the room).
 /// Pause and resume are decided here (the owner's `pauseProducer` is forwarded), so only
 /// closes matter.
-pub(crate) fn home_import_changed(app: &App, room: &str, producer_id: &str, change: PipeChangeKind) {
+pub(crate) fn home_import_changed(
+    app: &App,
+    room: &str,
+    producer_id: &str,
+    change: PipeChangeKind,
+) {
     if change != PipeChangeKind::Closed {
         return;
     }

@@ -1,8 +1,8 @@
 //! The messages Huddle nodes exchange over the cluster layer (JSON bodies of `cluster`'s RPC
 //! and broadcast channels).
 
-use serde::{Deserialize, Serialize};
 use media_sfu::{ExportedProducer, PipeEndpoint};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A cluster-wide broadcast: an event for every socket of `users` on the receiving node.
