@@ -157,6 +157,23 @@ fn expire(app: &Arc<App>, watched: &Watched) {
                     epoch == watched.epoch && t.health() == TransportHealth::Failed
                 });
         if !still_failed {
+            drop(st);
+            // A socket of a room homed on another node: its transports are kept outside the
+            // state; the home removes the participant.
+            if let Some(link) = &app.cluster
+                && crate::cluster_link::media::transport_failed(
+                    link,
+                    &watched.sid,
+                    &watched.transport,
+                )
+            {
+                tracing::warn!(
+                    sid = %watched.sid,
+                    transport = %watched.transport,
+                    "media transport did not recover: the room's home removes the participant"
+                );
+                metrics::counter!("huddle_transport_failure_removals_total").increment(1);
+            }
             return;
         }
         st.remove_failed_participant(&watched.sid, watched.epoch, &watched.transport)

@@ -927,6 +927,20 @@ impl<M: Media> CallState<M> {
         if !owns {
             return Vec::new();
         }
+        self.remove_for_failed_transport(socket, room_id)
+    }
+
+    /// A participant whose media lives on another node (a proxy of a room spanning nodes)
+    /// lost its transport there: remove it as [`CallState::remove_failed_participant`] does.
+    /// Nothing changes when the socket is in no room.
+    pub fn remove_failed_remote_participant(&mut self, socket: &str) -> Vec<Effect> {
+        let Some(room_id) = self.room_of(socket).map(str::to_owned) else {
+            return Vec::new();
+        };
+        self.remove_for_failed_transport(socket, room_id)
+    }
+
+    fn remove_for_failed_transport(&mut self, socket: &str, room_id: RoomId) -> Vec<Effect> {
         let mut effects: Vec<Effect> = Effect::emit(
             vec![socket.to_owned()],
             OutEvent::RemovedFromRoom(RemovedFromRoom {

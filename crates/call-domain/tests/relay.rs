@@ -108,3 +108,28 @@ fn a_dropped_room_copy_tells_its_participants_and_announces_no_end() {
     // Its router is released like any room's (the handles returned by the joins included).
     assert_eq!(t.live().routers, 0);
 }
+
+#[test]
+fn a_proxy_whose_transport_failed_on_its_node_is_removed_like_a_local_one() {
+    let t = Tracker::new();
+    let mut st = State::new().with_relay(true);
+    online(&mut st, "s1", "1");
+    st.connect_proxy("remote-2", "2");
+    st.join_room("s1", join_req(&t, "r", "1", MEMBERS)).unwrap();
+    st.join_room("remote-2", join_req(&t, "r", "2", MEMBERS))
+        .unwrap();
+    // Its producer lives on its own node: the home holds the pipe's copy.
+    let epoch = st.remote_produce_target("remote-2").unwrap();
+    st.add_producer("remote-2", epoch, "p2".into(), "audio".into(), t.producer())
+        .unwrap();
+    assert_eq!(st.producer_owner("r", "p2").as_deref(), Some("remote-2"));
+    let fx = st.remove_failed_remote_participant("remote-2");
+    assert_eq!(only(&fx, "removedFromRoom").0, socks(&["remote-2"]));
+    assert_eq!(only(&fx, "participantLeft").0, socks(&["s1"]));
+    assert_eq!(st.participant_count("r"), 1);
+    assert_eq!(st.producer_owner("r", "p2"), None);
+    // Again, or for a socket in no room: nothing changes.
+    assert!(st.remove_failed_remote_participant("remote-2").is_empty());
+    assert!(st.remove_failed_remote_participant("nobody").is_empty());
+    assert_eq!(st.participant_count("r"), 1);
+}

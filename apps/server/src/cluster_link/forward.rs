@@ -406,6 +406,9 @@ pub(crate) async fn serve_loop(
                 ));
             }
             ToNode::PipeClose { room } => link.media.close_from(&room, request.from()),
+            ToNode::TransportFailed { sid } => {
+                super::media::proxy_transport_failed(&app, &link, request.from(), &sid);
+            }
             ToNode::PipeChange {
                 room,
                 producer_id,

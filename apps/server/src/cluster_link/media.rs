@@ -371,6 +371,42 @@ impl MediaLink {
     }
 }
 
+/// A transport of `sid` (a socket of this node in a room homed elsewhere) stayed failed past
+/// the grace period: ask the home to remove the participant. Its `removedFromRoom {reason:
+/// "transport_failed"}` comes back as a delivery, which also drops the local media. Whether
+/// the transport was one of these and still failed.
+pub(crate) fn transport_failed(link: &ClusterLink, sid: &str, transport: &str) -> bool {
+    let failed = link
+        .media
+        .transport(sid, transport)
+        .is_ok_and(|t| t.health() == media_sfu::TransportHealth::Failed);
+    if !failed {
+        return false;
+    }
+    let home = link.forwarded.lock().get(sid).map(|(_, home)| home.clone());
+    if let Some(home) = home {
+        link.send_to(
+            home,
+            ToNode::TransportFailed {
+                sid: sid.to_owned(),
+            },
+        );
+    }
+    true
+}
+
+/// The home's side of [`ToNode::TransportFailed`]: only for a proxy of the sender.
+pub(crate) fn proxy_transport_failed(app: &App, link: &ClusterLink, from: &NodeId, sid: &str) {
+    if link.proxy_node(sid).as_ref() != Some(from) {
+        return;
+    }
+    let effects = app.state.lock().remove_failed_remote_participant(sid);
+    if !effects.is_empty() {
+        tracing::warn!(sid, peer = %from, "participant removed: its media transport failed on its node");
+    }
+    app.apply(effects);
+}
+
 /// Report pause, resume and close of what `pipe` exports to `peer`.
 fn watch_exports(link: &ClusterLink, pipe: &NodePipe, room: &str, peer: &NodeId) {
     let outbox = link.outbox.clone();
@@ -488,6 +524,8 @@ async fn create_transport(
     }
     let transport = router.create_webrtc_transport().await.map_err(refusal)?;
     let (id, params) = (transport.id(), transport.client_parameters());
+    // Watched like a local participant's (epoch 0: the participant's epoch is the home's).
+    app.health.watch(sid, 0, &transport);
     let mut sockets = media.sockets.lock();
     let m = sockets
         .get_mut(sid)

@@ -51,6 +51,13 @@ pub enum ToNode {
         /// The sender's end.
         endpoint: PipeEndpoint,
     },
+    /// A transport of the sender's socket `sid` failed and did not recover: the receiver
+    /// (the room's home) removes the participant (`removedFromRoom {reason:
+    /// "transport_failed"}`).
+    TransportFailed {
+        /// The socket (of the sender; a proxy on the receiver).
+        sid: String,
+    },
     /// The sender no longer uses `room`'s pipe: the receiver closes its end.
     PipeClose {
         /// The room.
