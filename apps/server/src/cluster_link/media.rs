@@ -5,7 +5,7 @@
 //! * **Satellite side** (the socket's node): per socket, what it created on the room's local
 //!   router; per room, the local router and the producers imported from the home.
 //!   `createTransport`, `connectTransport`, `restartIce`, `produce`, `consume` and the
-//!   consumer controls are served here ([`serve`]); everything else is still forwarded.
+//!   consumer controls are served here (`serve`); everything else is still forwarded.
 //! * **Pipes**: one per (room, peer node) on each side. The satellite opens it on first need
 //!   (first `produce`, or first `consume` of a producer it does not have) with
 //!   [`ToNode::PipeOpen`]. It closes its end, and tells the home ([`ToNode::PipeClose`]),
