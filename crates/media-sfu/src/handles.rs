@@ -32,6 +32,18 @@ pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
     serde_json::from_value(v).map_err(|e| SfuError::invalid(what, e))
 }
 
+/// `"audio"` / `"video"` as a mediasoup kind.
+pub(crate) fn parse_kind(kind: &str) -> Result<MediaKind, SfuError> {
+    match kind {
+        "audio" => Ok(MediaKind::Audio),
+        "video" => Ok(MediaKind::Video),
+        other => Err(SfuError::invalid(
+            "kind",
+            format!("expected \"audio\" or \"video\", got {other:?}"),
+        )),
+    }
+}
+
 pub(crate) fn parse_producer_id(id: &str) -> Result<ProducerId, SfuError> {
     from_value("producerId", Value::String(id.to_owned()))
 }
@@ -245,16 +257,7 @@ impl MediaTransport {
         kind: &str,
         rtp_parameters: Value,
     ) -> Result<MediaProducer, SfuError> {
-        let kind = match kind {
-            "audio" => MediaKind::Audio,
-            "video" => MediaKind::Video,
-            other => {
-                return Err(SfuError::invalid(
-                    "kind",
-                    format!("expected \"audio\" or \"video\", got {other:?}"),
-                ));
-            }
-        };
+        let kind = parse_kind(kind)?;
         let rtp_parameters: RtpParameters =
             from_value("rtpParameters", normalize::rtp_parameters(rtp_parameters))?;
         let producer = self

@@ -14,7 +14,9 @@
 //! dropped too (an import keeps its transport alive).
 
 use crate::error::SfuError;
-use crate::handles::{MediaProducer, from_value, kind_name, parse_producer_id, to_value};
+use crate::handles::{
+    MediaProducer, from_value, kind_name, parse_kind, parse_producer_id, to_value,
+};
 use crate::load::{Counted, LoadGuard};
 use crate::room::{RoomInner, RoomRouter, RouterInner};
 use mediasoup::data_structures::TransportTuple;
@@ -258,16 +260,7 @@ impl NodePipe {
         if self.imports(&exported.producer_id) {
             return Err(SfuError::invalid("producerId", "already imported"));
         }
-        let kind = match exported.kind.as_str() {
-            "audio" => MediaKind::Audio,
-            "video" => MediaKind::Video,
-            other => {
-                return Err(SfuError::invalid(
-                    "kind",
-                    format!("expected \"audio\" or \"video\", got {other:?}"),
-                ));
-            }
-        };
+        let kind = parse_kind(&exported.kind)?;
         let rtp_parameters: RtpParameters =
             from_value("rtpParameters", exported.rtp_parameters.clone())?;
         let mut options = ProducerOptions::new_pipe_transport(pid, kind, rtp_parameters);
