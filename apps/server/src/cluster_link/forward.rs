@@ -284,20 +284,9 @@ impl HeldAck {
 }
 
 /// `req` with its ack replaced by a channel, and the client's ack held.
-fn hold_ack(req: Request) -> (HeldAck, Request) {
+fn hold_ack(mut req: Request) -> (HeldAck, Request) {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let Request {
-        event,
-        data,
-        ack,
-        has_ack,
-    } = req;
-    let req = Request {
-        event,
-        data,
-        ack: Ack::Forwarded(tx),
-        has_ack,
-    };
+    let ack = std::mem::replace(&mut req.ack, Ack::Forwarded(tx));
     (HeldAck { ack, rx }, req)
 }
 
