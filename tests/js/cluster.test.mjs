@@ -3,6 +3,7 @@
 // first createRoom on two nodes makes one room), active calls are counted cluster-wide, and
 // the cluster survives a node's kill -9 and a Redis restart.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { sleep } from '../shared/server.mjs';
 import {
@@ -73,10 +74,18 @@ clusterTest('user-addressed events reach every device on every node exactly once
   const incoming = [bobOn2, bobOn3, carolOn1].map((s) => counter(s, 'group_call_incoming'));
   const started = [caller, bobOn2, bobOn3, carolOn1].map((s) => counter(s, 'group_call_started'));
   const callerIncoming = counter(caller, 'group_call_incoming');
+  // The fan-out between nodes goes through socketioxide-redis: its request channel carries it.
+  const monitor = spawn('redis-cli', ['-p', String(redis.port), 'MONITOR']);
+  let monitored = '';
+  monitor.stdout.on('data', (d) => { monitored += d.toString(); });
+  await eventually('MONITOR attached', () => monitored.includes('OK'));
   caller.emit('group_call_initiate', { callerId: '1', conversationId: 'conv-team', callType: 'video' });
   await eventually('every device rang', () => incoming.every((l) => l.length >= 1));
   await eventually('every device heard started', () => started.every((l) => l.length >= 1));
   await sleep(500); // a duplicate would arrive by now
+  monitor.kill();
+  assert.match(monitored, /"PUBLISH" "socket\.io-request#\/#"/, 'relayed through the Socket.IO adapter');
+  assert.doesNotMatch(monitored, /"PUBLISH" "huddle:broadcast"/, 'not through a relay of our own');
   for (const list of incoming) {
     assert.equal(list.length, 1, 'group_call_incoming exactly once per device');
     assert.equal(list[0].callerId, '1');

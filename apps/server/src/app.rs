@@ -6,8 +6,6 @@ use crate::push::PushSender;
 use call_domain::{DisplayPolicy, Effect};
 use media_sfu::Sfu;
 use parking_lot::Mutex;
-use socketioxide::SocketIo;
-use socketioxide::socket::Sid;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,8 +22,9 @@ pub struct App {
     pub display: DisplayPolicy,
     /// Push seam.
     pub push: Arc<dyn PushSender>,
-    /// Socket.IO handle, for emitting to sockets by id.
-    pub io: SocketIo,
+    /// The Socket.IO server, for emitting to this node's sockets by id (and, in cluster mode,
+    /// to users' sockets on the other nodes).
+    pub io: Arc<dyn crate::hub::SocketHub>,
     /// Queue limit per socket.
     pub max_pending_per_socket: usize,
     /// Sustained request rate per socket.
@@ -141,20 +140,10 @@ impl App {
         let payload = event.payload();
         let mut remote: HashMap<cluster::NodeId, Vec<String>> = HashMap::new();
         for sid in to {
-            let Ok(id) = sid.parse::<Sid>() else {
-                continue;
-            };
-            match self.io.get_socket(id) {
-                Some(socket) => {
-                    if let Err(e) = socket.emit(name, &payload) {
-                        tracing::debug!(sid = %sid, event = name, error = %e, "emit failed");
-                    }
-                }
-                None => {
-                    if let Some(node) = self.cluster.as_ref().and_then(|c| c.proxy_node(sid)) {
-                        remote.entry(node).or_default().push(sid.clone());
-                    }
-                }
+            if !self.io.emit(sid, name, &payload)
+                && let Some(node) = self.cluster.as_ref().and_then(|c| c.proxy_node(sid))
+            {
+                remote.entry(node).or_default().push(sid.clone());
             }
         }
         if let Some(link) = &self.cluster {

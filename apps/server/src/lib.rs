@@ -25,6 +25,7 @@ pub mod events;
 pub mod handlers;
 pub mod history;
 pub mod http;
+pub mod hub;
 pub mod media;
 pub mod push;
 pub mod rate;
@@ -35,6 +36,7 @@ pub mod webhooks;
 pub use config::{AuthMode, Config, LogFormat};
 pub use control::{ActiveCallInfo, ControlError, ParticipantInfo as CallParticipant, ProducerInfo};
 pub use events::{Events, EventsError, HuddleEvent};
+pub use hub::ClusterAdapter;
 
 use anyhow::Context;
 use app::App;
@@ -72,6 +74,7 @@ impl Huddle {
             history: None,
             authenticator: None,
             install_metrics: true,
+            cluster_node: None,
         }
     }
 }
@@ -84,6 +87,8 @@ pub struct HuddleBuilder {
     history: Option<Arc<dyn CallHistory>>,
     authenticator: Option<Arc<dyn Authenticator>>,
     install_metrics: bool,
+    /// Cluster mode: the cluster layer, started before the Socket.IO server.
+    cluster_node: Option<cluster::Node>,
 }
 
 impl HuddleBuilder {
@@ -123,24 +128,66 @@ impl HuddleBuilder {
 
     /// Start the media workers and build a standalone service: Huddle's own Socket.IO server
     /// (namespace `/` at `/socket.io`) and the HTTP routes.
-    pub async fn build(self) -> anyhow::Result<(axum::Router, HuddleHandle)> {
-        let (layer, io) = SocketIo::builder()
+    pub async fn build(mut self) -> anyhow::Result<(axum::Router, HuddleHandle)> {
+        let builder = SocketIo::builder()
             .ping_interval(Duration::from_millis(self.config.ping_interval_ms))
             .ping_timeout(Duration::from_millis(self.config.ping_timeout_ms))
             .max_payload(self.config.max_payload_bytes)
             .ws_max_message_size(
                 usize::try_from(self.config.max_payload_bytes).unwrap_or(usize::MAX),
             )
-            .ws_max_frame_size(usize::try_from(self.config.max_payload_bytes).unwrap_or(usize::MAX))
-            .build_layer();
-        let (router, handle) = self.attach(&io).await?;
-        let wire = handle.clone();
-        let huddle = move |s: SocketRef, TryData(auth): TryData<serde_json::Value>| {
-            let handle = wire.clone();
-            async move { handle.connect(&s, auth.ok().as_ref()).await }
-        };
-        io.ns("/", (|_: SocketRef| async {}).with(huddle));
-        Ok((router.layer(layer), handle))
+            .ws_max_frame_size(
+                usize::try_from(self.config.max_payload_bytes).unwrap_or(usize::MAX),
+            );
+        match self.cluster_adapter().await? {
+            None => {
+                let (layer, io) = builder.build_layer();
+                let (router, handle) = self.attach(&io).await?;
+                let wire = handle.clone();
+                let huddle = move |s: SocketRef, TryData(auth): TryData<serde_json::Value>| {
+                    let handle = wire.clone();
+                    async move { handle.connect(&s, auth.ok().as_ref()).await }
+                };
+                io.ns("/", (|_: SocketRef| async {}).with(huddle));
+                Ok((router.layer(layer), handle))
+            }
+            Some(adapter) => {
+                let (layer, io) = builder
+                    .with_adapter::<ClusterAdapter>(adapter)
+                    .build_layer();
+                let (router, handle) = self.attach(&io).await?;
+                let wire = handle.clone();
+                let huddle =
+                    move |s: SocketRef<ClusterAdapter>,
+                          TryData(auth): TryData<serde_json::Value>| {
+                        let handle = wire.clone();
+                        async move { handle.connect(&s, auth.ok().as_ref()).await }
+                    };
+                io.ns("/", (|_: SocketRef<ClusterAdapter>| async {}).with(huddle))
+                    .await
+                    .context("subscribing the Socket.IO adapter to Redis")?;
+                Ok((router.layer(layer), handle))
+            }
+        }
+    }
+
+    /// Cluster mode (`--redis-url`): start this node's cluster layer and return the
+    /// socketioxide-redis adapter on its reconnecting Redis connection; `None` without a
+    /// Redis URL. A host that attaches Huddle to its own Socket.IO server in cluster mode
+    /// builds that server with it (`SocketIo::builder().with_adapter::<ClusterAdapter>(ctr)`)
+    /// before [`HuddleBuilder::attach`]; [`HuddleBuilder::build`] does so itself.
+    pub async fn cluster_adapter(
+        &mut self,
+    ) -> anyhow::Result<Option<socketioxide_redis::RedisAdapterCtr<cluster::AdapterDriver>>> {
+        if self.cluster_node.is_none() {
+            self.cluster_node = cluster_link::ClusterLink::start_node(&self.config).await?;
+        }
+        Ok(self.cluster_node.as_ref().map(|node| {
+            socketioxide_redis::RedisAdapterCtr::new_with_driver(
+                node.adapter_driver(),
+                socketioxide_redis::RedisAdapterConfig::default(),
+            )
+        }))
     }
 
     /// Start the media workers and attach Huddle to the host's own Socket.IO server: Huddle
@@ -168,7 +215,23 @@ impl HuddleBuilder {
     /// let app = axum::Router::new().merge(routes).layer(layer);
     /// # let _ = app; Ok(()) }
     /// ```
-    pub async fn attach(self, io: &SocketIo) -> anyhow::Result<(axum::Router, HuddleHandle)> {
+    ///
+    /// In cluster mode the server must use [`ClusterAdapter`] (see
+    /// [`HuddleBuilder::cluster_adapter`]): events addressed to users reach the other nodes
+    /// through it.
+    pub async fn attach<A: socketioxide::adapter::Adapter>(
+        mut self,
+        io: &SocketIo<A>,
+    ) -> anyhow::Result<(axum::Router, HuddleHandle)> {
+        if self.config.redis_url.is_some() {
+            anyhow::ensure!(
+                std::any::TypeId::of::<A>() == std::any::TypeId::of::<ClusterAdapter>(),
+                "cluster mode (--redis-url) needs a Socket.IO server built with \
+                 huddle::ClusterAdapter (see HuddleBuilder::cluster_adapter)"
+            );
+            // Started here unless the host asked for the adapter first.
+            self.cluster_adapter().await?;
+        }
         let config = self.config;
         // Authentication is settled first: a misconfiguration must stop start-up before any
         // database or media work.
@@ -242,7 +305,13 @@ impl HuddleBuilder {
         })
         .context("starting webhooks")?;
         let history = self.history.or_else(|| database_history(database.as_ref()));
-        let cluster = cluster_link::ClusterLink::start(&config).await?;
+        let cluster = self.cluster_node.map(cluster_link::ClusterLink::new);
+        let hub: Arc<dyn hub::SocketHub> = Arc::new(hub::Hub::new(
+            io.clone(),
+            cluster
+                .as_ref()
+                .map(|link| hub::node_room(link.node_id().as_str())),
+        ));
         let (events, _) = tokio::sync::broadcast::channel(events::EVENTS_CAPACITY);
         let app = Arc::new_cyclic(|weak| App {
             state: Mutex::new(
@@ -259,7 +328,7 @@ impl HuddleBuilder {
                 avatar_base_url: config.avatar_base_url.clone(),
             },
             push,
-            io: io.clone(),
+            io: hub.clone(),
             max_pending_per_socket: config.max_pending_per_socket,
             max_events_per_second: config.max_events_per_second,
             shutting_down: AtomicBool::new(false),
@@ -275,7 +344,7 @@ impl HuddleBuilder {
             cluster,
         });
         if let Some(link) = &app.cluster {
-            link.run(Arc::downgrade(&app));
+            link.run(Arc::downgrade(&app), hub);
         }
         if let Some(mut deaths) = app.sfu.take_worker_deaths() {
             let weak = Arc::downgrade(&app);
@@ -519,9 +588,9 @@ impl HuddleHandle {
     ///
     /// Huddle registers the socket's disconnect handler. A host that needs its own calls
     /// [`HuddleHandle::disconnected`] from it.
-    pub async fn connect(
+    pub async fn connect<A: socketioxide::adapter::Adapter>(
         &self,
-        socket: &SocketRef,
+        socket: &SocketRef<A>,
         auth: Option<&serde_json::Value>,
     ) -> Result<(), ConnectError> {
         if let Some(authenticator) = &self.app.authenticator {
@@ -544,7 +613,11 @@ impl HuddleHandle {
 
     /// The socket disconnected: for hosts that replace Huddle's disconnect handler with
     /// their own (calling it twice is harmless).
-    pub fn disconnected(&self, socket: &SocketRef, reason: socketioxide::socket::DisconnectReason) {
+    pub fn disconnected<A: socketioxide::adapter::Adapter>(
+        &self,
+        socket: &SocketRef<A>,
+        reason: socketioxide::socket::DisconnectReason,
+    ) {
         socket::disconnected(socket, reason);
     }
 
@@ -568,23 +641,27 @@ impl HuddleHandle {
     /// disconnect everyone.
     pub async fn shutdown(&self) {
         self.app.shutting_down.store(true, Ordering::Relaxed);
-        let _ = self
+        let notice = serde_json::to_value(signal_proto::server_events::ServerShutdown {
+            reason: "server shutting down".into(),
+        })
+        .unwrap_or_default();
+        if let Err(e) = self
             .app
             .io
-            .emit(
-                signal_proto::events::SERVER_SHUTDOWN,
-                &signal_proto::server_events::ServerShutdown {
-                    reason: "server shutting down".into(),
-                },
-            )
-            .await;
+            .emit_local(signal_proto::events::SERVER_SHUTDOWN, &notice)
+            .await
+        {
+            tracing::warn!(error = %e, "server_shutdown not sent");
+        }
         let effects = {
             let mut st = self.app.state.lock();
             let rooms = st.active_room_ids();
             rooms.iter().flat_map(|r| st.close_room(r)).collect()
         };
         self.app.apply(effects);
-        let _ = self.app.io.disconnect().await;
+        if let Err(e) = self.app.io.disconnect_local().await {
+            tracing::warn!(error = %e, "sockets not disconnected");
+        }
         if let Some(link) = &self.app.cluster {
             link.leave().await;
         }

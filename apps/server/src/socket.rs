@@ -10,7 +10,7 @@ use crate::handlers;
 use serde_json::Value;
 use signal_proto::errors;
 use signal_proto::responses::ErrorResponse;
-use socketioxide::adapter::LocalAdapter;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::{FromMessageParts, MessageHandler, Value as RawValue};
 use socketioxide::socket::{DisconnectReason, Socket};
@@ -50,8 +50,8 @@ struct Inbox {
 /// [`MessageHandler`] marker type of the per-socket inbox.
 pub struct InboxCall;
 
-impl MessageHandler<LocalAdapter, InboxCall> for Inbox {
-    fn call(&self, s: Arc<Socket<LocalAdapter>>, mut v: RawValue, ack_id: Option<i64>) {
+impl<A: Adapter> MessageHandler<A, InboxCall> for Inbox {
+    fn call(&self, s: Arc<Socket<A>>, mut v: RawValue, ack_id: Option<i64>) {
         let Ok(ack) = AckSender::from_message_parts(&s, &mut v, &ack_id);
         let name = Event::from_message_parts(&s, &mut v, &ack_id)
             .ok()
@@ -132,7 +132,7 @@ pub(crate) const EVENTS: &[&str] = &[
 /// Runs as the last connect *middleware*, i.e. before socketioxide sends the CONNECT packet:
 /// a client that emits right on `connect` (as Threads clients do with `join`) must find the
 /// handlers in place. Refuses new sockets once shutdown has begun.
-pub fn on_connect(app: Arc<App>, socket: SocketRef) -> Result<(), Refused> {
+pub fn on_connect<A: Adapter>(app: Arc<App>, socket: SocketRef<A>) -> Result<(), Refused> {
     let sid = socket.id.to_string();
     if app.is_shutting_down() {
         return Err(Refused("Server shutting down"));
@@ -144,6 +144,13 @@ pub fn on_connect(app: Arc<App>, socket: SocketRef) -> Result<(), Refused> {
         if let Some(crate::auth::Identity(user)) = &identity {
             // An authenticated socket is bound to its user at once.
             state.join(&sid, user);
+        }
+    }
+    if let Some(link) = &app.cluster {
+        // Cluster mode: the Socket.IO rooms through which other nodes reach this socket.
+        socket.join(crate::hub::node_room(link.node_id().as_str()));
+        if let Some(crate::auth::Identity(user)) = &identity {
+            socket.join(crate::hub::user_room(user));
         }
     }
     if let Some(crate::auth::Identity(user)) = identity {
@@ -171,7 +178,7 @@ pub fn on_connect(app: Arc<App>, socket: SocketRef) -> Result<(), Refused> {
                     Job::Request(req) => {
                         let event = req.event;
                         let started = std::time::Instant::now();
-                        handlers::dispatch(&app, &socket, req)
+                        handlers::dispatch(&app, &sid, req)
                             .instrument(tracing::debug_span!("event", event))
                             .await;
                         pending.fetch_sub(1, Ordering::AcqRel);
@@ -198,7 +205,7 @@ struct DisconnectTx(mpsc::UnboundedSender<Job>);
 /// The socket disconnected (for hosts with a disconnect handler of their own): queue its
 /// cleanup after its pending requests. A no-op for sockets Huddle never wired or already
 /// cleaned up.
-pub fn disconnected(socket: &SocketRef, reason: DisconnectReason) {
+pub fn disconnected<A: Adapter>(socket: &SocketRef<A>, reason: DisconnectReason) {
     if let Some(DisconnectTx(tx)) = socket.extensions.get::<DisconnectTx>() {
         let _ = tx.send(Job::Disconnect(reason));
     }

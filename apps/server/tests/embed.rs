@@ -59,3 +59,25 @@ async fn huddle_mounts_beside_host_routes() {
     let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503, "not ready once shutting down");
 }
+
+/// Cluster mode reaches the other nodes through the Socket.IO adapter: attaching to a host's
+/// server with the local adapter is refused before anything starts (no Redis needed).
+#[tokio::test]
+async fn cluster_mode_refuses_a_local_adapter() {
+    let config = Config {
+        workers: Some(1),
+        webrtc_port: 0,
+        redis_url: Some("redis://127.0.0.1:1".into()),
+        ..Config::default()
+    };
+    let (_layer, io) = socketioxide::SocketIo::new_layer();
+    let error = match Huddle::builder(config)
+        .install_metrics(false)
+        .attach(&io)
+        .await
+    {
+        Ok(_) => panic!("attached in cluster mode with the local adapter"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("huddle::ClusterAdapter"), "{error}");
+}

@@ -1,14 +1,25 @@
-//! Events that cross nodes: relays to users (broadcast) and deliveries to proxy sockets (to
-//! their node), sent in order by one task; and the receiving side.
+//! Events that cross nodes, sent in order by one task: relays to users (through the
+//! socketioxide-redis adapter, to the users' Socket.IO rooms on the other nodes) and
+//! deliveries to proxy sockets (to their node); and emits to this node's sockets.
 
 use super::ClusterLink;
-use super::wire::{Relay, ToNode};
+use super::wire::ToNode;
 use crate::app::App;
-use cluster::{ClusterMessage, NodeId};
+use cluster::NodeId;
 use serde_json::Value;
-use socketioxide::socket::Sid;
-use std::sync::{Arc, Weak};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// An event for every socket of `users` on the other nodes.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    /// Target users.
+    pub users: Vec<String>,
+    /// Event name.
+    pub event: String,
+    /// Event payload.
+    pub payload: Value,
+}
 
 /// One queued outgoing message.
 pub enum Outgoing {
@@ -48,16 +59,26 @@ pub(crate) async fn flush(link: &ClusterLink) {
 /// Sends the queue in order. A message that cannot be sent (Redis down, node gone) is
 /// dropped with a log line: the cluster's failure handling (node death, resync) repairs
 /// state, not retries of stale events.
-pub(crate) async fn send_loop(link: Arc<ClusterLink>, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+pub(crate) async fn send_loop(
+    link: Arc<ClusterLink>,
+    hub: Arc<dyn crate::hub::SocketHub>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+) {
     while let Some(message) = rx.recv().await {
         let result = match message {
             Outgoing::Relay(relay) => {
                 metrics::counter!("huddle_cluster_relays_total").increment(1);
-                link.node.messaging().broadcast(&relay).await
+                hub.relay(&relay.users, &relay.event, &relay.payload)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e))
             }
             Outgoing::ToNode(to, body) => {
                 metrics::counter!("huddle_cluster_deliveries_total").increment(1);
-                link.node.rpc().notify(&to, &body).await
+                link.node
+                    .rpc()
+                    .notify(&to, &body)
+                    .await
+                    .map_err(anyhow::Error::from)
             }
             Outgoing::Flush(done) => {
                 let _ = done.send(());
@@ -79,39 +100,6 @@ pub(crate) fn emit_local<'a>(
     payload: &Value,
 ) {
     for sid in sids {
-        let Ok(id) = sid.parse::<Sid>() else { continue };
-        if let Some(socket) = app.io.get_socket(id)
-            && let Err(e) = socket.emit(event, payload)
-        {
-            tracing::debug!(sid = %sid, event, error = %e, "emit failed");
-        }
-    }
-}
-
-/// Relays from other nodes: emit to this node's sockets of the users.
-pub(crate) async fn relay_loop(app: Weak<App>, mut rx: broadcast::Receiver<Arc<ClusterMessage>>) {
-    loop {
-        let message = match rx.recv().await {
-            Ok(m) => m,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(missed = n, "cluster relays lagged: events lost");
-                metrics::counter!("huddle_cluster_relays_lost_total").increment(n);
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
-        };
-        let Some(app) = app.upgrade() else { break };
-        let relay: Relay = match message.decode() {
-            Ok(r) => r,
-            Err(error) => {
-                tracing::warn!(from = %message.from, %error, "undecodable relay");
-                continue;
-            }
-        };
-        let sids: Vec<String> = {
-            let st = app.state.lock();
-            relay.users.iter().flat_map(|u| st.sockets_of(u)).collect()
-        };
-        emit_local(&app, &sids, &relay.event, &relay.payload);
+        app.io.emit(sid, event, payload);
     }
 }

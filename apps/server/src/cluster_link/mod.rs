@@ -7,8 +7,8 @@
 //!   requests to the home node and gets the acks back, and the home node's events for it come
 //!   back as [`wire::ToNode::Deliver`].
 //! * Events addressed to users (`group_call_*`, mesh invitations) are emitted to this node's
-//!   sockets and relayed to every other node, which emits them to its own sockets of those
-//!   users: each device gets them once ([`deliver`]).
+//!   sockets and relayed through the socketioxide-redis adapter to those users' Socket.IO
+//!   rooms on the other nodes: each device gets them once ([`deliver`], [`crate::hub`]).
 //! * Every node keeps a replica of the cluster's active rooms, published by their home nodes
 //!   with their listed participants ([`active`]): `join` stays memory-first.
 
@@ -94,9 +94,10 @@ pub struct ClusterStats {
 }
 
 impl ClusterLink {
-    /// Join the cluster the configuration names, or `None` without `--redis-url`. An
-    /// unreachable Redis is not fatal: the node starts and connects when it can.
-    pub async fn start(config: &Config) -> anyhow::Result<Option<Arc<Self>>> {
+    /// Start this node's cluster layer as the configuration names, or `None` without
+    /// `--redis-url`. An unreachable Redis is not fatal: the node starts and connects when it
+    /// can.
+    pub async fn start_node(config: &Config) -> anyhow::Result<Option<Node>> {
         let Some(url) = &config.redis_url else {
             return Ok(None);
         };
@@ -107,9 +108,14 @@ impl ClusterLink {
         }
         let node = Node::start(cluster).await.context("joining the cluster")?;
         tracing::info!(node = %node.id(), up = node.is_up(), "cluster mode: node started");
+        Ok(Some(node))
+    }
+
+    /// This node's link on its started cluster layer.
+    pub fn new(node: Node) -> Arc<Self> {
         let (outbox, outbox_rx) = mpsc::unbounded_channel();
         let (rooms, rooms_rx) = mpsc::unbounded_channel();
-        Ok(Some(Arc::new(Self {
+        Arc::new(Self {
             node,
             proxies: Mutex::new(HashMap::new()),
             direct_home: Mutex::new(HashMap::new()),
@@ -120,21 +126,17 @@ impl ClusterLink {
             outbox_rx: Mutex::new(Some(outbox_rx)),
             rooms,
             rooms_rx: Mutex::new(Some(rooms_rx)),
-        })))
+        })
     }
 
     /// Start the tasks that serve the other nodes (once, after the [`App`] exists).
-    pub fn run(self: &Arc<Self>, app: Weak<App>) {
+    pub fn run(self: &Arc<Self>, app: Weak<App>, hub: Arc<dyn crate::hub::SocketHub>) {
         if let Some(rx) = self.outbox_rx.lock().take() {
-            tokio::spawn(deliver::send_loop(self.clone(), rx));
+            tokio::spawn(deliver::send_loop(self.clone(), hub, rx));
         }
         if let Some(rx) = self.rooms_rx.lock().take() {
             tokio::spawn(active::publish_loop(self.clone(), app.clone(), rx));
         }
-        tokio::spawn(deliver::relay_loop(
-            app.clone(),
-            self.node.messaging().subscribe(),
-        ));
         if let Some(requests) = self.node.rpc().requests() {
             tokio::spawn(forward::serve_loop(self.clone(), app.clone(), requests));
         }

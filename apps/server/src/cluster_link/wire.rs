@@ -1,20 +1,9 @@
 //! The messages Huddle nodes exchange over the cluster layer (JSON bodies of `cluster`'s RPC
-//! and broadcast channels).
+//! channels).
 
 use media_sfu::{ExportedProducer, PipeEndpoint};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// A cluster-wide broadcast: an event for every socket of `users` on the receiving node.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Relay {
-    /// Target users.
-    pub users: Vec<String>,
-    /// Event name.
-    pub event: String,
-    /// Event payload.
-    pub payload: Value,
-}
 
 /// A message to one node.
 #[derive(Debug, Clone, Serialize, Deserialize)]

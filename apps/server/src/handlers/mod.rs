@@ -13,21 +13,19 @@ use crate::socket::Request;
 use serde::Serialize;
 use signal_proto::events as ev;
 use signal_proto::responses::ErrorResponse;
-use socketioxide::extract::SocketRef;
 
 /// Handle one request of a local socket: in cluster mode, a request for a room homed on
 /// another node goes there (`cluster_link::forward::intercept`); the rest is routed
 /// here.
-pub async fn dispatch(app: &std::sync::Arc<App>, socket: &SocketRef, req: Request) {
-    let sid = socket.id.to_string();
+pub async fn dispatch(app: &std::sync::Arc<App>, sid: &str, req: Request) {
     let req = match &app.cluster {
-        Some(link) => match crate::cluster_link::forward::intercept(app, link, &sid, req).await {
+        Some(link) => match crate::cluster_link::forward::intercept(app, link, sid, req).await {
             Some(req) => req,
             None => return,
         },
         None => req,
     };
-    route(app, &sid, req).await;
+    route(app, sid, req).await;
 }
 
 /// Route one request to its handler (a local socket's, or one a cluster node forwarded).

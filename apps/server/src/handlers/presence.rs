@@ -27,6 +27,7 @@ pub async fn join(app: &App, sid: &str, data: Value, ack: Ack) {
         st.join(sid, &user);
         st.active_room_ids()
     };
+    app.io.bind_user(sid, &user);
     let active = with_remote_rooms(app, active);
     tracing::info!(user = %user, "joined");
     reply(ack, &SuccessResponse::OK);
