@@ -120,6 +120,21 @@ impl MediaLink {
         self.pipes.lock().len()
     }
 
+    /// Transports, producers and consumers this node holds for its sockets in rooms homed
+    /// elsewhere (for `/debug/stats`).
+    pub(crate) fn local_counts(&self) -> (usize, usize, usize) {
+        self.sockets
+            .lock()
+            .values()
+            .fold((0, 0, 0), |(t, p, c), m| {
+                (
+                    t + m.transports.len(),
+                    p + m.producers.len(),
+                    c + m.consumers.len(),
+                )
+            })
+    }
+
     /// `sid` entered `room` homed on `home` (its forwarded `createRoom` succeeded): its media
     /// goes on `router`, this node's router of the room.
     pub(crate) fn enter(&self, sid: &str, room: &str, home: &NodeId, router: RoomRouter) {

@@ -91,6 +91,13 @@ pub struct ClusterStats {
     pub forwarded_sockets: usize,
     /// Media pipe transports of this node to other nodes (one per room and peer).
     pub pipe_transports: usize,
+    /// WebRTC transports on this node of its sockets in rooms homed elsewhere (not in the
+    /// top-level `transports`, which counts rooms homed here).
+    pub local_transports: usize,
+    /// Producers on this node of its sockets in rooms homed elsewhere.
+    pub local_producers: usize,
+    /// Consumers on this node of its sockets in rooms homed elsewhere.
+    pub local_consumers: usize,
 }
 
 impl ClusterLink {
@@ -184,7 +191,11 @@ impl ClusterLink {
 
     /// Counts for `/debug/stats` and `/metrics`.
     pub fn stats(&self, rooms_here: usize) -> ClusterStats {
+        let (local_transports, local_producers, local_consumers) = self.media.local_counts();
         ClusterStats {
+            local_transports,
+            local_producers,
+            local_consumers,
             node_id: self.node.id().to_string(),
             redis_up: self.node.is_up(),
             nodes_alive: self.node.registry().alive_nodes().len(),
