@@ -28,8 +28,10 @@ pub mod http;
 pub mod hub;
 pub mod media;
 pub mod push;
+pub mod quality;
 pub mod rate;
 pub mod socket;
+pub mod speakers;
 pub mod transport_health;
 pub mod webhooks;
 
@@ -346,6 +348,10 @@ impl HuddleBuilder {
         if let Some(link) = &app.cluster {
             link.run(Arc::downgrade(&app), hub);
         }
+        if let Some(reports) = app.sfu.take_speaker_reports() {
+            tokio::spawn(speakers::report_loop(Arc::downgrade(&app), reports));
+        }
+        tokio::spawn(quality::measure_loop(Arc::downgrade(&app)));
         if let Some(mut deaths) = app.sfu.take_worker_deaths() {
             let weak = Arc::downgrade(&app);
             tokio::spawn(async move {

@@ -106,3 +106,45 @@ async fn ice_restart_within_the_grace_period_keeps_the_participant_and_no_restar
         c.close().await;
     }
 }
+
+/// A participant whose transport loses ICE is announced `lost` to the room (before the grace
+/// period removes it), and back to `excellent` once ICE is restarted.
+#[tokio::test]
+async fn a_transport_that_loses_ice_makes_the_participant_lost_then_excellent_again() {
+    let (base, _handle) = demo_server::start_with(huddle::DEMO_DIRECTORY, false, |c| {
+        c.transport_failure_grace_ms = 20_000;
+    })
+    .await;
+    let mut alice = Client::connect(&base).await;
+    let mut bob = Client::connect(&base).await;
+    alice.call("join", json!("1")).await;
+    bob.call("join", json!("2")).await;
+    for c in [&mut alice, &mut bob] {
+        let room = c.call("createRoom", json!({"roomId": "demo-team"})).await;
+        assert_eq!(room["activeSpeaker"], Value::Null, "nobody spoke yet");
+    }
+    let mut transport = alice.call("createTransport", json!({"type": "send"})).await;
+    let id = transport["id"].clone();
+    let connection = IceConnection::connect(&transport).await;
+    connection.close().await;
+    let lost = event(&mut bob, "connectionQuality").await;
+    assert_eq!(
+        lost,
+        json!({"roomId": "demo-team", "socketId": alice.sid(), "userId": "1", "quality": "lost"})
+    );
+    // Alice hears about herself too.
+    assert_eq!(
+        event(&mut alice, "connectionQuality").await["quality"],
+        "lost"
+    );
+
+    let restarted = alice.call("restartIce", json!({"transportId": id})).await;
+    transport["iceParameters"] = restarted["iceParameters"].clone();
+    let _recovered = IceConnection::connect(&transport).await;
+    let back = event(&mut bob, "connectionQuality").await;
+    assert_eq!(back["socketId"], alice.sid());
+    assert_eq!(back["quality"], "excellent");
+    for c in [alice, bob] {
+        c.close().await;
+    }
+}

@@ -5,9 +5,9 @@ use crate::{SocketId, UserId};
 use signal_proto::events as ev;
 use signal_proto::responses::ActiveCallsResponse;
 use signal_proto::server_events::{
-    ConsumerLayersChanged, GroupCallEnded, GroupCallError, GroupCallIncoming, GroupCallStarted,
-    GroupCallUpdated, NewProducer, ParticipantLeft, ProducerClosed, ProducerPauseChange,
-    RemovedFromRoom,
+    ActiveSpeakerChanged, AudioLevels, ConnectionQuality, ConsumerLayersChanged, GroupCallEnded,
+    GroupCallError, GroupCallIncoming, GroupCallStarted, GroupCallUpdated, NewProducer,
+    ParticipantLeft, ProducerClosed, ProducerPauseChange, RemovedFromRoom,
 };
 use signal_proto::{CallerInfo, ConversationInfo};
 use signal_proto::{direct as d, mesh as m};
@@ -41,6 +41,12 @@ pub enum OutEvent {
     ProducerResumed(ProducerPauseChange),
     /// `consumerLayersChanged` (Huddle addition).
     ConsumerLayersChanged(ConsumerLayersChanged),
+    /// `activeSpeaker` (Huddle addition).
+    ActiveSpeaker(ActiveSpeakerChanged),
+    /// `audioLevels` (Huddle addition).
+    AudioLevels(AudioLevels),
+    /// `connectionQuality` (Huddle addition).
+    ConnectionQuality(ConnectionQuality),
     /// `user-registered` (1:1).
     UserRegistered(d::UserRegistered),
     /// `user-availability-response` (1:1).
@@ -90,6 +96,9 @@ impl OutEvent {
             OutEvent::ProducerPaused(_) => ev::PRODUCER_PAUSED,
             OutEvent::ProducerResumed(_) => ev::PRODUCER_RESUMED,
             OutEvent::ConsumerLayersChanged(_) => ev::CONSUMER_LAYERS_CHANGED,
+            OutEvent::ActiveSpeaker(_) => ev::ACTIVE_SPEAKER,
+            OutEvent::AudioLevels(_) => ev::AUDIO_LEVELS,
+            OutEvent::ConnectionQuality(_) => ev::CONNECTION_QUALITY,
             OutEvent::UserRegistered(_) => d::USER_REGISTERED,
             OutEvent::UserAvailability(_) => d::USER_AVAILABILITY_RESPONSE,
             OutEvent::IncomingCall(_) => d::INCOMING_CALL,
@@ -123,6 +132,9 @@ impl OutEvent {
             OutEvent::RemovedFromRoom(p) => serde_json::to_value(p),
             OutEvent::ProducerPaused(p) | OutEvent::ProducerResumed(p) => serde_json::to_value(p),
             OutEvent::ConsumerLayersChanged(p) => serde_json::to_value(p),
+            OutEvent::ActiveSpeaker(p) => serde_json::to_value(p),
+            OutEvent::AudioLevels(p) => serde_json::to_value(p),
+            OutEvent::ConnectionQuality(p) => serde_json::to_value(p),
             OutEvent::UserRegistered(p) => serde_json::to_value(p),
             OutEvent::UserAvailability(p) => serde_json::to_value(p),
             OutEvent::IncomingCall(p) => serde_json::to_value(p),

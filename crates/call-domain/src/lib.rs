@@ -25,7 +25,9 @@ mod lifecycle;
 mod media;
 mod memory_directory;
 mod mesh;
+mod quality;
 mod room;
+mod speakers;
 mod state;
 
 pub use admin::{MuteTarget, ParticipantSnapshot, ProducerSnapshot};
@@ -45,6 +47,7 @@ pub use lifecycle::{LeaveReason, Lifecycle};
 pub use media::Media;
 pub use memory_directory::{DirectoryData, MemoryDirectory};
 pub use mesh::{DEFAULT_MESH_MAX_PARTICIPANTS, MeshParticipant, MeshRoom, MeshRooms};
+pub use quality::{EXCELLENT_MIN_SCORE, GOOD_MIN_SCORE, QualityInputs, quality_of};
 pub use room::{ConsumeTarget, Participant, ProducerMeta, ProducerView, Room, TransportSlot};
 pub use state::PeerLimits;
 pub use state::{CallState, CallUpdatePoll, DirectInvite, JoinRoom, Limits, RemotePresence, Stats};

@@ -80,6 +80,8 @@ pub struct Participant<M: Media> {
     pub(crate) transports: IndexMap<String, TransportSlot<M>>,
     pub(crate) producers: IndexMap<String, ProducerSlot<M>>,
     pub(crate) consumers: IndexMap<String, ConsumerSlot<M>>,
+    /// The connection quality last announced (`None` before the first).
+    pub(crate) quality: Option<signal_proto::server_events::Quality>,
 }
 
 impl<M: Media> Participant<M> {
@@ -92,6 +94,7 @@ impl<M: Media> Participant<M> {
             transports: IndexMap::new(),
             producers: IndexMap::new(),
             consumers: IndexMap::new(),
+            quality: None,
         }
     }
 
@@ -160,6 +163,8 @@ pub struct Room<M: Media> {
     pub(crate) participants: IndexMap<SocketId, Participant<M>>,
     /// Every distinct user who took part, in first-join order (for `CallEnded`).
     pub(crate) took_part: IndexSet<UserId>,
+    /// The audio producer last reported as the dominant speaker.
+    pub(crate) active_speaker: Option<String>,
 }
 
 impl<M: Media> Room<M> {

@@ -882,6 +882,7 @@ impl<M: Media> CallState<M> {
                     members,
                     participants: IndexMap::new(),
                     took_part: IndexSet::new(),
+                    active_speaker: None,
                 })
             }
         };
@@ -1097,7 +1098,10 @@ impl<M: Media> CallState<M> {
 
     // ----- media ----------------------------------------------------------------------------
 
-    fn participant(&self, socket: &str) -> Result<(&Room<M>, &Participant<M>), CallError> {
+    pub(crate) fn participant(
+        &self,
+        socket: &str,
+    ) -> Result<(&Room<M>, &Participant<M>), CallError> {
         let room_id = self
             .sockets
             .get(socket)
@@ -1114,7 +1118,7 @@ impl<M: Media> CallState<M> {
         Ok((room, p))
     }
 
-    fn participant_mut(
+    pub(crate) fn participant_mut(
         &mut self,
         socket: &str,
         epoch: u64,

@@ -436,3 +436,116 @@ fn leaving_drops_every_producer_and_its_state() {
     }
     assert_eq!(t.live(), Live::default());
 }
+
+#[test]
+fn dominant_speaker_goes_to_the_room_once_per_change_and_shows_in_the_snapshot() {
+    let t = Tracker::new();
+    let mut st = room(&t);
+    produce_with(
+        &mut st,
+        &t,
+        "s1",
+        "a1",
+        "audio",
+        ProducerMeta::default_for("audio"),
+    );
+    assert_eq!(st.active_speaker("r1"), None);
+    let fx = st.speaker_changed("r1", "a1");
+    let (to, payload) = only(&fx, "activeSpeaker");
+    assert_eq!(
+        to,
+        socks(&["s1", "s2", "s3"]),
+        "everyone, the speaker included"
+    );
+    assert_eq!(
+        payload,
+        json!({"roomId": "r1", "socketId": "s1", "userId": "1", "producerId": "a1"})
+    );
+    assert!(st.speaker_changed("r1", "a1").is_empty(), "no repeat");
+    let speaker = st.active_speaker("r1").unwrap();
+    assert_eq!(
+        (speaker.socket_id.as_str(), speaker.producer_id.as_str()),
+        ("s1", "a1")
+    );
+    // Unknown producers and rooms change nothing.
+    assert!(st.speaker_changed("r1", "nope").is_empty());
+    assert!(st.speaker_changed("r9", "a1").is_empty());
+    assert_eq!(st.active_speaker("r1").unwrap().producer_id, "a1");
+    // The speaker's producer closes: no stale speaker in the snapshot.
+    st.close_producer("s1", "a1").unwrap();
+    assert_eq!(st.active_speaker("r1"), None);
+}
+
+#[test]
+fn audio_levels_name_the_owners_and_drop_unknown_producers() {
+    let t = Tracker::new();
+    let mut st = room(&t);
+    produce_with(
+        &mut st,
+        &t,
+        "s1",
+        "a1",
+        "audio",
+        ProducerMeta::default_for("audio"),
+    );
+    let fx = st.audio_levels("r1", &[("a1".into(), -12), ("gone".into(), -20)]);
+    let (to, payload) = only(&fx, "audioLevels");
+    assert_eq!(to, socks(&["s1", "s2", "s3"]));
+    assert_eq!(
+        payload,
+        json!({"roomId": "r1", "levels": [
+            {"socketId": "s1", "userId": "1", "producerId": "a1", "volume": -12}
+        ]})
+    );
+    let (_, silence) = only(&st.audio_levels("r1", &[]), "audioLevels");
+    assert_eq!(silence, json!({"roomId": "r1", "levels": []}));
+    assert!(st.audio_levels("r9", &[]).is_empty());
+}
+
+#[test]
+fn connection_quality_thresholds_and_changes() {
+    use call_domain::quality_of;
+    use signal_proto::server_events::Quality;
+    assert_eq!(quality_of(Some(10), true), Quality::Excellent);
+    assert_eq!(quality_of(Some(7), true), Quality::Excellent);
+    assert_eq!(quality_of(Some(6), true), Quality::Good);
+    assert_eq!(quality_of(Some(4), true), Quality::Good);
+    assert_eq!(quality_of(Some(3), true), Quality::Poor);
+    assert_eq!(quality_of(None, true), Quality::Excellent);
+    assert_eq!(quality_of(Some(10), false), Quality::Lost);
+
+    let t = Tracker::new();
+    let mut st = room(&t);
+    // Only participants with a transport are measured.
+    let measured: Vec<String> = st.quality_inputs().into_iter().map(|q| q.socket).collect();
+    assert_eq!(
+        socks(&measured.iter().map(String::as_str).collect::<Vec<_>>()),
+        socks(&["s1", "s2"])
+    );
+    let epoch = epoch_of(&st, "s2");
+    assert!(
+        st.set_quality("s2", epoch, Quality::Excellent).is_empty(),
+        "a healthy start is not announced"
+    );
+    let fx = st.set_quality("s2", epoch, Quality::Poor);
+    let (to, payload) = only(&fx, "connectionQuality");
+    assert_eq!(to, socks(&["s1", "s2", "s3"]));
+    assert_eq!(
+        payload,
+        json!({"roomId": "r1", "socketId": "s2", "userId": "2", "quality": "poor"})
+    );
+    assert!(
+        st.set_quality("s2", epoch, Quality::Poor).is_empty(),
+        "no repeat"
+    );
+    assert_eq!(st.quality("s2"), Some(Quality::Poor));
+    assert!(
+        st.set_quality("s2", epoch + 1, Quality::Lost).is_empty(),
+        "stale epoch"
+    );
+    let (_, back) = only(
+        &st.set_quality("s2", epoch, Quality::Excellent),
+        "connectionQuality",
+    );
+    assert_eq!(back["quality"], "excellent");
+}

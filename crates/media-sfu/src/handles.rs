@@ -354,6 +354,12 @@ impl MediaProducer {
     pub fn paused(&self) -> bool {
         self.producer.paused()
     }
+
+    /// The transmission score (0–10, mediasoup's) of the best stream the client sends
+    /// (simulcast: of its encodings); `None` before any RTP arrived.
+    pub fn score(&self) -> Option<u8> {
+        self.producer.score().iter().map(|s| s.score).max()
+    }
 }
 
 /// How a consumer forwards its producer's streams.
@@ -461,6 +467,11 @@ impl MediaConsumer {
     /// Whether the consumed producer is paused (by its owner).
     pub fn producer_paused(&self) -> bool {
         self.consumer.producer_paused()
+    }
+
+    /// The transmission score (0–10, mediasoup's) of the stream sent to the client.
+    pub fn score(&self) -> u8 {
+        self.consumer.score().score
     }
 
     /// The highest layers to forward (simulcast/SVC; a no-op for simple consumers).

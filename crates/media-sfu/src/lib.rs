@@ -19,6 +19,7 @@ mod node_pipe;
 mod normalize;
 mod room;
 mod sfu;
+mod speakers;
 
 pub use config::SfuConfig;
 pub use error::SfuError;
@@ -30,3 +31,6 @@ pub use load::WorkerStats;
 pub use node_pipe::{ExportChange, ExportedProducer, NodePipe, PipeEndpoint};
 pub use room::RoomRouter;
 pub use sfu::{Sfu, SfuStats};
+pub use speakers::{
+    AUDIO_LEVEL_INTERVAL_MS, AUDIO_LEVEL_THRESHOLD_DBOV, SpeakerEvent, SpeakerReport,
+};

@@ -35,6 +35,12 @@ pub(crate) struct RoomInner {
     pub(crate) grow: tokio::sync::Mutex<()>,
     /// Consumers a worker may carry before the room spreads to another worker.
     pub(crate) capacity: usize,
+    /// The room's key (given to `Sfu::router_for`).
+    pub(crate) key: String,
+    /// The speaker observers, on the home router (created with the first audio watched).
+    pub(crate) speakers: tokio::sync::Mutex<Option<crate::speakers::Speakers>>,
+    /// Where the observers report.
+    pub(crate) reports: tokio::sync::mpsc::UnboundedSender<crate::speakers::SpeakerReport>,
 }
 
 impl RoomInner {
@@ -125,7 +131,7 @@ impl RoomInner {
             .cloned()
     }
 
-    fn home(&self) -> Result<Arc<RouterInner>, SfuError> {
+    pub(crate) fn home(&self) -> Result<Arc<RouterInner>, SfuError> {
         self.routers
             .lock()
             .first()
@@ -198,6 +204,14 @@ impl RoomRouter {
     pub fn has_producer(&self, producer_id: &str) -> bool {
         parse_producer_id(producer_id)
             .is_ok_and(|pid| self.inner.producers.lock().contains_key(&pid))
+    }
+
+    /// Watch the audio producer `producer_id` (of this room, on this node) for speaking:
+    /// the room's observers report its dominant speaker and audio levels through
+    /// [`crate::Sfu::take_speaker_reports`]. A producer of another of the room's routers is
+    /// piped to the home router, where the observers are.
+    pub async fn observe_audio(&self, producer_id: &str) -> Result<(), SfuError> {
+        self.inner.observe_audio(producer_id).await
     }
 
     /// Whether a consumer with these client RTP capabilities can consume `producer_id`:

@@ -5,6 +5,7 @@ use crate::config::SfuConfig;
 use crate::error::SfuError;
 use crate::load::{WorkerLoad, WorkerStats};
 use crate::room::{RoomInner, RoomRouter, RouterInner, counted_router};
+use crate::speakers::SpeakerReport;
 use mediasoup::data_structures::Protocol;
 use mediasoup::prelude::*;
 use std::collections::HashMap;
@@ -43,6 +44,8 @@ pub(crate) struct Pool {
     rooms: Mutex<HashMap<String, Weak<RoomInner>>>,
     deaths_tx: mpsc::UnboundedSender<usize>,
     deaths_rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<usize>>>,
+    speakers_tx: mpsc::UnboundedSender<SpeakerReport>,
+    speakers_rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<SpeakerReport>>>,
 }
 
 /// Where transports listen, and the address they announce.
@@ -218,6 +221,7 @@ impl Sfu {
     pub async fn new(config: SfuConfig) -> Result<Self, SfuError> {
         let manager = WorkerManager::new();
         let (deaths_tx, deaths_rx) = mpsc::unbounded_channel();
+        let (speakers_tx, speakers_rx) = mpsc::unbounded_channel();
         let mut workers = Vec::new();
         for index in 0..config.workers.max(1) {
             workers.push(start_worker(&manager, &config, index, &deaths_tx, false).await?);
@@ -232,6 +236,8 @@ impl Sfu {
                 rooms: Mutex::new(HashMap::new()),
                 deaths_tx,
                 deaths_rx: parking_lot::Mutex::new(Some(deaths_rx)),
+                speakers_tx,
+                speakers_rx: parking_lot::Mutex::new(Some(speakers_rx)),
             }),
         })
     }
@@ -239,6 +245,12 @@ impl Sfu {
     /// The stream of dead worker indices (taken once, by whoever recovers from deaths).
     pub fn take_worker_deaths(&self) -> Option<mpsc::UnboundedReceiver<usize>> {
         self.inner.deaths_rx.lock().take()
+    }
+
+    /// The speaker reports of every room's observers ([`RoomRouter::observe_audio`]);
+    /// `None` after the first call.
+    pub fn take_speaker_reports(&self) -> Option<mpsc::UnboundedReceiver<SpeakerReport>> {
+        self.inner.speakers_rx.lock().take()
     }
 
     /// Report worker `index` as dead, exactly as a crash would (fault-injection for tests and
@@ -302,6 +314,9 @@ impl Sfu {
             piped: parking_lot::Mutex::default(),
             grow: tokio::sync::Mutex::new(()),
             capacity: self.inner.settings.worker_consumer_capacity,
+            key: key.to_owned(),
+            speakers: tokio::sync::Mutex::new(None),
+            reports: self.inner.speakers_tx.clone(),
         });
         rooms.insert(key.to_owned(), Arc::downgrade(&inner));
         Ok(RoomRouter { inner })

@@ -71,3 +71,9 @@ pub const PRODUCER_PAUSED: &str = "producerPaused";
 pub const PRODUCER_RESUMED: &str = "producerResumed";
 /// Server → client (Huddle addition): the layers a consumer of this socket forwards changed.
 pub const CONSUMER_LAYERS_CHANGED: &str = "consumerLayersChanged";
+/// Server → client (Huddle addition): the room's dominant speaker changed.
+pub const ACTIVE_SPEAKER: &str = "activeSpeaker";
+/// Server → client (Huddle addition): who is audible, at most twice a second.
+pub const AUDIO_LEVELS: &str = "audioLevels";
+/// Server → client (Huddle addition): a participant's connection quality changed.
+pub const CONNECTION_QUALITY: &str = "connectionQuality";

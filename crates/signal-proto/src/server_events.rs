@@ -261,3 +261,73 @@ mod tests {
         );
     }
 }
+
+/// `activeSpeaker` (Huddle addition): `{ roomId, socketId, userId, producerId }`, to the room
+/// when the dominant speaker changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveSpeakerChanged {
+    /// The room.
+    pub room_id: String,
+    /// The speaker's socket.
+    pub socket_id: String,
+    /// The speaker's user id.
+    pub user_id: String,
+    /// The audio producer that speaks.
+    pub producer_id: String,
+}
+
+/// One entry of `audioLevels`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudioLevel {
+    /// The producer's socket.
+    pub socket_id: String,
+    /// Its user id.
+    pub user_id: String,
+    /// The audio producer.
+    pub producer_id: String,
+    /// Average volume of the last interval in dBov (−127 … 0; louder is closer to 0).
+    pub volume: i8,
+}
+
+/// `audioLevels` (Huddle addition): `{ roomId, levels: [{socketId, userId, producerId,
+/// volume}] }`, loudest first, at most twice a second while anyone is audible; one
+/// `levels: []` when everyone fell silent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudioLevels {
+    /// The room.
+    pub room_id: String,
+    /// The audible producers.
+    pub levels: Vec<AudioLevel>,
+}
+
+/// A participant's connection quality (`connectionQuality`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    /// Every stream it sends and receives scores 7 or more (of mediasoup's 0–10).
+    Excellent,
+    /// The worst of its streams scores 4–6.
+    Good,
+    /// The worst of its streams scores 0–3.
+    Poor,
+    /// Its transports lost ICE or DTLS connectivity (disconnected, failed or closed).
+    Lost,
+}
+
+/// `connectionQuality` (Huddle addition): `{ roomId, socketId, userId, quality }`, to the
+/// room when a participant's quality changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionQuality {
+    /// The room.
+    pub room_id: String,
+    /// The participant's socket.
+    pub socket_id: String,
+    /// Its user id.
+    pub user_id: String,
+    /// Its quality now.
+    pub quality: Quality,
+}

@@ -398,6 +398,9 @@ pub(crate) async fn serve_loop(
             ToNode::TransportFailed { sid } => {
                 super::media::proxy_transport_failed(&app, &link, request.from(), &sid);
             }
+            ToNode::Quality { sid, quality } => {
+                super::media::proxy_quality(&app, &link, request.from(), &sid, quality);
+            }
             ToNode::PipeChange {
                 room,
                 producer_id,

@@ -86,6 +86,8 @@ struct SocketMedia {
     transports: HashMap<String, (Arc<MediaTransport>, TransportDirection)>,
     producers: HashMap<String, Arc<MediaProducer>>,
     consumers: HashMap<String, Arc<MediaConsumer>>,
+    /// The connection quality last reported to the home.
+    quality: Option<signal_proto::server_events::Quality>,
 }
 
 /// One room homed elsewhere, as this node holds it.
@@ -153,6 +155,7 @@ impl MediaLink {
                 transports: HashMap::new(),
                 producers: HashMap::new(),
                 consumers: HashMap::new(),
+                quality: None,
             },
         );
     }
@@ -380,6 +383,26 @@ impl MediaLink {
         }
     }
 
+    /// The connection quality of each socket with media here whose quality changed since
+    /// the last call: `(sid, quality)`.
+    pub(crate) fn quality_changes(&self) -> Vec<(String, signal_proto::server_events::Quality)> {
+        let mut sockets = self.sockets.lock();
+        let mut changed = Vec::new();
+        for (sid, m) in sockets.iter_mut() {
+            if m.transports.is_empty() {
+                continue;
+            }
+            let transports: Vec<_> = m.transports.values().map(|(t, _)| t.clone()).collect();
+            let producers: Vec<_> = m.producers.values().cloned().collect();
+            let consumers: Vec<_> = m.consumers.values().cloned().collect();
+            let quality = crate::quality::measure(&transports, &producers, &consumers);
+            if m.quality.replace(quality) != Some(quality) {
+                changed.push((sid.clone(), quality));
+            }
+        }
+        changed
+    }
+
     /// Whether `sid` has media here (it is in a room homed elsewhere).
     pub(crate) fn has_socket(&self, sid: &str) -> bool {
         self.sockets.lock().contains_key(sid)
@@ -408,6 +431,21 @@ pub(crate) fn transport_failed(link: &ClusterLink, sid: &str, transport: &str) -
         );
     }
     true
+}
+
+/// The home's side of [`ToNode::Quality`]: only for a proxy of the sender.
+pub(crate) fn proxy_quality(
+    app: &App,
+    link: &ClusterLink,
+    from: &NodeId,
+    sid: &str,
+    quality: signal_proto::server_events::Quality,
+) {
+    if link.proxy_node(sid).as_ref() != Some(from) {
+        return;
+    }
+    let effects = app.state.lock().set_remote_quality(sid, quality);
+    app.apply(effects);
 }
 
 /// The home's side of [`ToNode::TransportFailed`]: only for a proxy of the sender.
@@ -806,6 +844,7 @@ async fn remote_produce(
     let producer = pipe.import(&req.exported).await.map_err(refusal)?;
     let id = producer.id();
     let kind = producer.kind().to_owned();
+    let audio = kind == "audio";
     let meta = ProducerMeta {
         source: ProducerSource::parse(&req.source)
             .unwrap_or_else(|| ProducerSource::default_for(&kind)),
@@ -818,6 +857,13 @@ async fn remote_produce(
         .map_err(refusal)?;
     tracing::info!(producer = %id, sid = %req.sid, peer = %from, "producing (piped from the socket's node)");
     app.apply(effects);
+    // The room's speaker observers are on the home: the imported audio joins them.
+    let router = audio
+        .then(|| app.state.lock().router_of(&req.sid))
+        .flatten();
+    if let Some(router) = router {
+        crate::speakers::observe(&router, &id).await;
+    }
     Ok(to_answer(&ProduceResponse { id }))
 }
 

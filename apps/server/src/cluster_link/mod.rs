@@ -189,6 +189,21 @@ impl ClusterLink {
         let _ = self.rooms.send(room.to_owned());
     }
 
+    /// Tell the homes of the rooms this node's sockets are in (homed elsewhere) about their
+    /// connection qualities that changed (measured here, where their transports are).
+    pub(crate) fn report_local_quality(&self) {
+        for (sid, quality) in self.media.quality_changes() {
+            let home = self
+                .forwarded
+                .lock()
+                .get(&sid)
+                .map(|(_, home)| home.clone());
+            if let Some(home) = home {
+                self.send_to(home, wire::ToNode::Quality { sid, quality });
+            }
+        }
+    }
+
     /// Counts for `/debug/stats` and `/metrics`.
     pub fn stats(&self, rooms_here: usize) -> ClusterStats {
         let (local_transports, local_producers, local_consumers) = self.media.local_counts();

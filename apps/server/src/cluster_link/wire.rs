@@ -47,6 +47,14 @@ pub enum ToNode {
         /// The socket (of the sender; a proxy on the receiver).
         sid: String,
     },
+    /// The connection quality of a socket of the sender (its media is there) changed: the
+    /// receiver (the room's home) announces it (`connectionQuality`).
+    Quality {
+        /// The socket (of the sender; a proxy on the receiver).
+        sid: String,
+        /// Its quality now.
+        quality: signal_proto::server_events::Quality,
+    },
     /// The sender no longer uses `room`'s pipe: the receiver closes its end.
     PipeClose {
         /// The room.

@@ -80,11 +80,13 @@ pub async fn create_room(app: &App, sid: &str, data: Value, ack: Ack) {
     // The snapshot is taken under the same lock as the join: nothing can happen between.
     let joined = {
         let mut st = app.state.lock();
-        st.join_room(sid, join)
-            .map(|joined| (joined, st.room_snapshot_for(sid).unwrap_or_default()))
+        st.join_room(sid, join).map(|joined| {
+            let snapshot = st.room_snapshot_for(sid).unwrap_or_default();
+            (joined, snapshot, st.active_speaker(&room_id))
+        })
     };
     match joined {
-        Ok(((router, effects), participants)) => {
+        Ok(((router, effects), participants, active_speaker)) => {
             tracing::info!(room = %room_id, user = %user, "joined room");
             app.apply(effects);
             reply(
@@ -92,7 +94,7 @@ pub async fn create_room(app: &App, sid: &str, data: Value, ack: Ack) {
                 &CreateRoomResponse {
                     rtp_capabilities: router.rtp_capabilities(),
                     participants,
-                    active_speaker: None,
+                    active_speaker,
                 },
             );
         }
@@ -162,6 +164,7 @@ pub async fn produce(app: &App, sid: &str, data: Value, ack: Ack) {
     };
     let id = producer.id();
     let kind = producer.kind().to_owned();
+    let audio = kind == "audio";
     let source = meta.source;
     let added =
         app.state
@@ -170,8 +173,12 @@ pub async fn produce(app: &App, sid: &str, data: Value, ack: Ack) {
     match added {
         Ok(effects) => {
             tracing::info!(producer = %id, kind = %req.kind, source = source.as_str(), "producing");
-            reply(ack, &ProduceResponse { id });
+            reply(ack, &ProduceResponse { id: id.clone() });
             app.apply(effects);
+            let router = audio.then(|| app.state.lock().router_of(sid)).flatten();
+            if let Some(router) = router {
+                crate::speakers::observe(&router, &id).await;
+            }
         }
         Err(e) => reply_error(ack, e),
     }
