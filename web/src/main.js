@@ -175,6 +175,10 @@ function openSocket() {
   socket.on('newProducer', (p) => sfu()?.consume(p));
   socket.on('participantLeft', ({ socketId }) => sfu()?.participantLeft(socketId));
   socket.on('producerClosed', ({ producerId }) => sfu()?.producerClosed(producerId));
+  socket.on('producerPaused', (p) => sfu()?.producerPausedChanged(p, true));
+  socket.on('producerResumed', (p) => sfu()?.producerPausedChanged(p, false));
+  socket.on('activeSpeaker', (s) => sfu()?.activeSpeaker(s));
+  socket.on('connectionQuality', (q) => sfu()?.connectionQuality(q));
   // Huddle addition: our media connection failed for too long and the server took us out.
   socket.on('removedFromRoom', ({ roomId }) => {
     if (state.call?.mode === 'sfu' && state.call.roomId === roomId) {
@@ -414,13 +418,30 @@ function updateControls() {
   mic.textContent = call?.micOn ? 'Mute' : 'Unmute';
   cam.dataset.on = String(Boolean(call?.cameraOn));
   cam.textContent = call?.cameraOn ? 'Camera off' : 'Camera on';
+  const screen = $('btn-screen');
+  screen.hidden = call?.mode !== 'sfu';
+  screen.dataset.on = String(Boolean(call?.sharing));
+  screen.textContent = call?.sharing ? 'Stop sharing' : 'Share screen';
 }
 
 new MutationObserver(updateCallStatus).observe($('grid'), { childList: true });
 
-$('btn-mic').addEventListener('click', () => {
-  state.call?.setMic(!state.call.micOn);
+$('btn-mic').addEventListener('click', async () => {
+  const call = state.call;
+  const pending = call?.setMic(!call.micOn);
   updateControls();
+  await pending;
+  updateControls();
+});
+$('btn-screen').addEventListener('click', async () => {
+  const button = $('btn-screen');
+  button.disabled = true;
+  try {
+    await state.call?.setScreen?.(!state.call.sharing);
+  } finally {
+    button.disabled = false;
+    updateControls();
+  }
 });
 $('btn-cam').addEventListener('click', async () => {
   const button = $('btn-cam');

@@ -45,10 +45,20 @@ export class SfuCall {
     this.device = null;
     this.send = null;
     this.recv = null;
-    /** kind → Producer */
+    /** 'audio' | 'video' | 'screen' → Producer */
     this.producers = new Map();
-    /** producerId → { consumer, socketId } */
+    /** producerId → { consumer, socketId, key (its tile), source, paused (by the server) } */
     this.consumers = new Map();
+    /** producerId → paused, for producers announced paused before they are consumed */
+    this.pausedProducers = new Map();
+    /** socketId of the dominant speaker */
+    this.speaker = null;
+    this.resizeObserver = typeof ResizeObserver === 'function'
+      ? new ResizeObserver((entries) => entries.forEach((e) => this.#tileResized(e.target)))
+      : null;
+    this.visibilityObserver = typeof IntersectionObserver === 'function'
+      ? new IntersectionObserver((entries) => entries.forEach((e) => this.#tileVisible(e.target, e.isIntersecting)))
+      : null;
     /** socketId → participantInfo */
     this.participants = new Map();
     this.requested = new Set();
@@ -62,7 +72,16 @@ export class SfuCall {
   async join() {
     this.grid.upsert(this.localKey, { userId: this.me.id, name: this.me.name, avatar: this.me.avatar }, { local: true });
     try {
-      const { rtpCapabilities } = await this.#req('createRoom', { roomId: this.roomId });
+      const { rtpCapabilities, participants, activeSpeaker } = await this.#req('createRoom', { roomId: this.roomId });
+      // The room as it is (Huddle addition): tiles, muted and camera-off states, the speaker.
+      for (const p of participants || []) {
+        this.participants.set(p.socketId, p.participantInfo);
+        this.grid.upsert(p.socketId, p.participantInfo);
+        for (const producer of p.producers || []) this.pausedProducers.set(producer.id, producer.paused);
+        const mic = (p.producers || []).find((x) => x.kind === 'audio');
+        if (mic) this.grid.setMuted(p.socketId, mic.paused);
+      }
+      if (activeSpeaker) this.activeSpeaker(activeSpeaker);
       this.device = new Device();
       await this.device.load({ routerRtpCapabilities: rtpCapabilities });
       this.send = await this.#transport('send');
@@ -76,15 +95,16 @@ export class SfuCall {
     if (problem && stream.getTracks().length < (this.callType === 'video' ? 2 : 1)) {
       this.notify(`Using ${describe(stream)} (${problem})`);
     }
-    for (const track of stream.getTracks()) await this.#produce(track);
+    for (const track of stream.getTracks()) await this.#produce(track, track.kind === 'video' ? 'camera' : 'microphone');
     const { producers } = await this.#req('getProducers', {});
     await Promise.all(producers.map((p) => this.consume({
       producerId: p.id, kind: p.kind, socketId: p.socketId, participantInfo: p.participantInfo,
+      paused: p.paused, source: p.source,
     })));
   }
 
   /** `newProducer` / an entry of `getProducers`: consume it and show it on its tile. */
-  async consume({ producerId, socketId, participantInfo }) {
+  async consume({ producerId, socketId, participantInfo, paused, source }) {
     if (socketId === this.socket.id || this.requested.has(producerId)) return;
     this.requested.add(producerId);
     await this.ready;
@@ -100,11 +120,83 @@ export class SfuCall {
         id: res.id, producerId: res.producerId, kind: res.kind, rtpParameters: res.rtpParameters,
       });
       if (this.closed) return consumer.close();
-      this.consumers.set(producerId, { consumer, socketId });
-      this.grid.setTrack(socketId, consumer.kind, consumer.track);
+      const kind = consumer.kind;
+      const src = res.appData?.source || source || (kind === 'video' ? 'camera' : 'microphone');
+      const screen = src === 'screen' || src === 'screen-audio';
+      const key = screen ? `${socketId}:screen` : socketId;
+      if (screen) this.grid.upsert(key, { ...info, name: `${info.name}'s screen` }, { screen: true });
+      const producerPaused = res.producerPaused ?? paused ?? this.pausedProducers.get(producerId) ?? false;
+      const entry = { consumer, socketId, key, source: src, type: res.type, hidden: false, layer: null };
+      this.consumers.set(producerId, entry);
+      this.grid.setTrack(key, kind, consumer.track);
+      this.#showPaused(entry, producerPaused);
       await this.#req('resumeConsumer', { consumerId: consumer.id });
+      if (kind === 'video') this.#watch(key);
     } catch (e) {
       if (!this.closed) this.notify(`Cannot receive ${info.name}'s media: ${e.message}`, 'error');
+    }
+  }
+
+  /** `producerPaused` / `producerResumed` (Huddle additions): muted icon, or the avatar. */
+  producerPausedChanged({ producerId }, paused) {
+    this.pausedProducers.set(producerId, paused);
+    const entry = this.consumers.get(producerId);
+    if (entry) this.#showPaused(entry, paused);
+  }
+
+  /** `activeSpeaker` (Huddle addition): the speaking ring moves to that tile. */
+  activeSpeaker({ socketId }) {
+    this.speaker = socketId;
+    this.grid.setSpeaking(socketId === this.socket.id ? this.localKey : socketId);
+  }
+
+  /** `connectionQuality` (Huddle addition): the tile's quality dot. */
+  connectionQuality({ socketId, quality }) {
+    this.grid.setQuality(socketId === this.socket.id ? this.localKey : socketId, quality);
+  }
+
+  #showPaused(entry, paused) {
+    if (entry.consumer.kind === 'audio') this.grid.setMuted(entry.key, paused);
+    else this.grid.setVideoPaused(entry.key, paused);
+  }
+
+  /** Follows a video tile's size (preferred layer) and visibility (pause when hidden). */
+  #watch(key) {
+    const el = this.grid.element(key);
+    if (!el) return;
+    this.resizeObserver?.observe(el);
+    this.visibilityObserver?.observe(el);
+  }
+
+  #entriesOf(el) {
+    return [...this.consumers.values()].filter((c) => c.key === el.dataset.socket && c.consumer.kind === 'video');
+  }
+
+  /** The spatial layer a tile of this width needs (simulcast: ¼, ½, full resolution). */
+  static layerFor(width) {
+    if (width < 240) return 0;
+    if (width < 480) return 1;
+    return 2;
+  }
+
+  #tileResized(el) {
+    const width = el.getBoundingClientRect().width;
+    for (const entry of this.#entriesOf(el)) {
+      if (entry.type !== 'simulcast' && entry.type !== 'svc') continue;
+      const layer = SfuCall.layerFor(width);
+      if (entry.layer === layer) continue;
+      entry.layer = layer;
+      this.#req('setConsumerPreferredLayers', { consumerId: entry.consumer.id, spatialLayer: layer })
+        .catch(() => {});
+    }
+  }
+
+  #tileVisible(el, visible) {
+    for (const entry of this.#entriesOf(el)) {
+      if (entry.hidden === !visible) continue;
+      entry.hidden = !visible;
+      const event = visible ? 'resumeConsumer' : 'pauseConsumer';
+      this.#req(event, { consumerId: entry.consumer.id }).catch(() => {});
     }
   }
 
@@ -118,6 +210,7 @@ export class SfuCall {
     }
     this.participants.delete(socketId);
     this.grid.remove(socketId);
+    this.grid.remove(`${socketId}:screen`);
   }
 
   /** `producerClosed` (Huddle addition): e.g. a camera turned off; the avatar shows again. */
@@ -126,7 +219,8 @@ export class SfuCall {
     if (!c) return;
     c.consumer.close();
     this.consumers.delete(producerId);
-    this.grid.setTrack(c.socketId, c.consumer.kind, null);
+    if (c.key !== c.socketId) this.grid.remove(c.key);
+    else this.grid.setTrack(c.key, c.consumer.kind, null);
   }
 
   get micOn() {
@@ -135,30 +229,34 @@ export class SfuCall {
   }
 
   get cameraOn() {
-    return this.producers.has('video');
+    const p = this.producers.get('video');
+    return Boolean(p && !p.paused);
   }
 
-  /** Mute / unmute: pauses the audio producer (its track sends silence). */
-  setMic(on) {
+  get sharing() {
+    return this.producers.has('screen');
+  }
+
+  /** Mute / unmute: pauses the audio producer here and on the server (`pauseProducer`), so
+   * the others see the muted icon. */
+  async setMic(on) {
     const p = this.producers.get('audio');
     if (!p) {
       this.notify('No microphone');
       return;
     }
-    if (on) p.resume();
-    else p.pause();
+    await this.#setPaused(p, !on);
     this.grid.setMuted(this.localKey, !on);
   }
 
-  /** Camera off closes the video producer (`closeProducer`); on produces a new one. */
+  /** Camera off / on: pauses the camera producer (the others see the avatar, not a frozen
+   * frame); without one yet, on produces it. */
   async setCamera(on) {
     const current = this.producers.get('video');
-    if (!on && current) {
-      this.producers.delete('video');
-      current.close();
-      this.grid.setTrack(this.localKey, 'video', null);
-      await this.#req('closeProducer', { producerId: current.id }).catch(() => {});
-    } else if (on && !current) {
+    if (current) {
+      await this.#setPaused(current, !on);
+      this.grid.setVideoPaused(this.localKey, !on);
+    } else if (on) {
       let track;
       try {
         const stream = await navigator.mediaDevices.getUserMedia({ video: VIDEO_CONSTRAINTS });
@@ -167,8 +265,37 @@ export class SfuCall {
         this.notify(`No camera (${e.name}: ${e.message})`);
         return;
       }
-      await this.#produce(track);
+      await this.#produce(track, 'camera');
     }
+  }
+
+  /** Screen share on (`getDisplayMedia`, produced with `appData.source: "screen"`) or off
+   * (`closeProducer`). */
+  async setScreen(on) {
+    const current = this.producers.get('screen');
+    if (!on && current) {
+      this.producers.delete('screen');
+      current.close();
+      this.grid.remove(`${this.localKey}:screen`);
+      await this.#req('closeProducer', { producerId: current.id }).catch(() => {});
+    } else if (on && !current) {
+      let track;
+      try {
+        const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+        track = stream.getVideoTracks()[0];
+      } catch (e) {
+        this.notify(`No screen share (${e.name}: ${e.message})`);
+        return;
+      }
+      await this.#produce(track, 'screen');
+    }
+  }
+
+  async #setPaused(producer, paused) {
+    if (paused) producer.pause();
+    else producer.resume();
+    await this.#req(paused ? 'pauseProducer' : 'resumeProducer', { producerId: producer.id })
+      .catch((e) => this.notify(e.message, 'error'));
   }
 
   /** Leaves the room (`leaveRoom`) and releases everything. */
@@ -182,6 +309,8 @@ export class SfuCall {
   /** Releases everything without telling the server (it already knows: socket gone, call ended). */
   dispose() {
     this.closed = true;
+    this.resizeObserver?.disconnect();
+    this.visibilityObserver?.disconnect();
     for (const p of this.producers.values()) p.close();
     for (const { consumer } of this.consumers.values()) consumer.close();
     this.send?.close();
@@ -198,13 +327,13 @@ export class SfuCall {
     for (const [socketId, info] of this.participants) {
       remote.set(socketId, { socketId, userId: String(info.userId), name: info.name, audio: null, video: null });
     }
-    for (const { consumer, socketId } of this.consumers.values()) {
+    for (const { consumer, socketId, source } of this.consumers.values()) {
       const report = await consumer.getStats();
       report.forEach((s) => {
         if (s.type !== 'inbound-rtp') return;
         const entry = remote.get(socketId);
         if (entry) {
-          entry[consumer.kind] = {
+          entry[source === 'screen' ? 'screen' : consumer.kind] = {
             packetsReceived: s.packetsReceived ?? 0,
             bytesReceived: s.bytesReceived ?? 0,
             framesDecoded: s.framesDecoded,
@@ -224,15 +353,35 @@ export class SfuCall {
     return { roomId: this.roomId, socketId: this.socket.id, local, remote: [...remote.values()] };
   }
 
-  async #produce(track) {
-    const producer = await this.send.produce({ track });
-    this.producers.set(track.kind, producer);
+  async #produce(track, source) {
+    // The camera goes out as three simulcast layers (¼, ½ and full resolution), so each
+    // viewer's tile asks for the layer its size needs.
+    const encodings = source === 'camera'
+      ? [
+        { scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+        { scaleResolutionDownBy: 2, maxBitrate: 400_000 },
+        { scaleResolutionDownBy: 1, maxBitrate: 1_200_000 },
+      ]
+      : undefined;
+    const producer = await this.send.produce({ track, encodings, appData: { source } });
+    const slot = source === 'screen' ? 'screen' : track.kind;
+    this.producers.set(slot, producer);
     producer.on('trackended', () => {
+      if (source === 'screen') {
+        this.setScreen(false);
+        return;
+      }
       this.notify(`Your ${track.kind === 'video' ? 'camera' : 'microphone'} stopped`);
       if (track.kind === 'video') this.setCamera(false);
     });
-    if (track.kind === 'video') this.grid.setTrack(this.localKey, 'video', track);
-    else this.grid.setMuted(this.localKey, false);
+    if (source === 'screen') {
+      const key = `${this.localKey}:screen`;
+      this.grid.upsert(key, { userId: this.me.id, name: `${this.me.name}'s screen`, avatar: this.me.avatar }, { local: true, screen: true });
+      this.grid.setTrack(key, 'video', track);
+    } else if (track.kind === 'video') {
+      this.grid.setTrack(this.localKey, 'video', track);
+      this.grid.setVideoPaused(this.localKey, false);
+    } else this.grid.setMuted(this.localKey, false);
   }
 
   async #transport(direction) {
@@ -248,8 +397,9 @@ export class SfuCall {
       this.#req('connectTransport', { transportId: transport.id, dtlsParameters }).then(() => callback(), errback);
     });
     if (direction === 'send') {
-      transport.on('produce', ({ kind, rtpParameters }, callback, errback) => {
-        this.#req('produce', { transportId: transport.id, kind, rtpParameters }).then(({ id }) => callback({ id }), errback);
+      transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
+        this.#req('produce', { transportId: transport.id, kind, rtpParameters, appData })
+          .then(({ id }) => callback({ id }), errback);
       });
     }
     transport.on('connectionstatechange', (state) => {
