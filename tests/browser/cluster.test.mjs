@@ -44,6 +44,7 @@ test('caller on node 1, callee on node 2: the ring crosses nodes, media flows bo
     const alice = await openUser(browser, n1, 1, { name: 'alice-node1' });
     const bob = await openUser(browser, n2, 2, { name: 'bob-node2' });
     users.push(alice, bob);
+    for (const u of [alice, bob]) await u.page.evaluate(() => window.__huddle.record('audioLevels'));
     await alice.conversation(TEAM).locator('[data-action="start-video"]').click();
     await bob.page.locator('#ring:not([hidden])').waitFor({ timeout: 10_000 });
     assert.equal(await bob.page.locator('#ring-caller').textContent(), 'Alice is calling');
@@ -66,6 +67,15 @@ test('caller on node 1, callee on node 2: the ring crosses nodes, media flows bo
     assert.equal(s1.cluster.pipeTransports, 1, 'one pipe on the home');
     assert.equal(s2.cluster.pipeTransports, 1, 'one pipe on node 2');
     assert.ok(transports(s2) >= 3, `Bob's transports and the pipe are on node 2: ${JSON.stringify(s2.perWorker)}`);
+    // Speaker detection covers the whole room on its home: Bob's audio (node 2) reaches the
+    // home's observer through the pipe, and the levels reach Bob's page through node 2.
+    const bobSid = await bob.page.evaluate(() => window.__huddle.socketId);
+    for (let i = 0; ; i++) {
+      const levels = await bob.page.evaluate(() => window.__huddle.events('audioLevels'));
+      if (levels.some((e) => e.levels.some((l) => l.socketId === bobSid && l.userId === '2'))) break;
+      if (i > 100) throw new Error(`no audioLevels with Bob's audio: ${JSON.stringify(levels).slice(0, 2000)}`);
+      await sleep(200);
+    }
     await alice.screenshot('cluster-alice-node1.png');
     await bob.screenshot('cluster-bob-node2.png');
 
