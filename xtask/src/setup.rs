@@ -32,6 +32,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "redis-server",
     // `cargo xtask cluster` puts HAProxy in front of the nodes (and a test checks it).
     "haproxy",
+    // Server-side recording writes tracks and the mixed file with FFmpeg (docs/recording.md).
+    "ffmpeg",
 ];
 
 /// File name of Debian's libsrtp 2.5.0 source tarball, kept in `<workspace>/.deps/`
@@ -45,7 +47,7 @@ pub const SRTP_SHA256: &str = "8a43ef8e9ae2b665292591af62aa1a4ae41e468b6d98d8258
 const SRTP_SOURCE: &str = "libsrtp2=2.5.0-3";
 
 /// Bump when the setup logic changes so that existing stamps are re-verified.
-const SETUP_VERSION: u32 = 1;
+const SETUP_VERSION: u32 = 2;
 
 /// Directories (relative to the workspace) whose `package.json` gets `npm ci` / `npm install`.
 const NPM_DIRS: &[&str] = &["tests/js", "tests/browser", "web", "bench/reference-node"];
@@ -72,6 +74,8 @@ const TOOLS: &[&str] = &[
     "python3",
     "psql",
     "redis-server",
+    "ffmpeg",
+    "ffprobe",
     "node",
     "npm",
 ];

@@ -51,6 +51,11 @@ pub fn routes(app: Arc<App>, token: Option<String>) -> Router {
             "/api/v1/conversations/{conversation_id}/calls",
             get(call_history),
         )
+        .route(
+            "/api/v1/calls/{conversation_id}/recording",
+            post(start_recording).delete(stop_recording),
+        )
+        .route("/api/v1/recordings/{recording_id}", get(recording_info))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
 }
@@ -190,5 +195,44 @@ async fn call_history(
                 signal_proto::errors::DIRECTORY_UNAVAILABLE,
             )
         }
+    }
+}
+
+fn recording_error(e: &crate::recording::RecordingError) -> Response {
+    use crate::recording::RecordingError as E;
+    let status = match e {
+        E::NotConfigured | E::NotAllowed => StatusCode::CONFLICT,
+        E::CallNotFound | E::NotRecording | E::NotFound => StatusCode::NOT_FOUND,
+        E::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, &e.to_string())
+}
+
+async fn start_recording(
+    State(s): State<AdminState>,
+    Path(conversation_id): Path<String>,
+) -> Response {
+    match s.handle.start_recording(&conversation_id).await {
+        Ok(id) => Json(json!({ "recordingId": id })).into_response(),
+        Err(e) => recording_error(&e),
+    }
+}
+
+async fn stop_recording(
+    State(s): State<AdminState>,
+    Path(conversation_id): Path<String>,
+) -> Response {
+    match s.handle.stop_recording(&conversation_id).await {
+        Ok(info) => {
+            Json(json!({ "recordingId": info.recording_id, "files": info.files })).into_response()
+        }
+        Err(e) => recording_error(&e),
+    }
+}
+
+async fn recording_info(State(s): State<AdminState>, Path(recording_id): Path<String>) -> Response {
+    match s.handle.recording(&recording_id) {
+        Ok(info) => Json(info).into_response(),
+        Err(e) => recording_error(&e),
     }
 }

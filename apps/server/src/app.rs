@@ -51,6 +51,8 @@ pub struct App {
     pub event_latency: HashMap<&'static str, metrics::Histogram>,
     /// Cluster mode (`--redis-url`): this node's link to the others.
     pub cluster: Option<Arc<crate::cluster_link::ClusterLink>>,
+    /// Server-side recordings (`--recording-dir`).
+    pub recordings: crate::recording::Recordings,
 }
 
 impl App {

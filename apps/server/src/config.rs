@@ -226,6 +226,24 @@ pub struct Config {
     /// about 3 renewals after its last one.
     #[arg(long, env = "HUDDLE_CLUSTER_RENEW_MS", default_value_t = 2000)]
     pub cluster_renew_ms: u64,
+    /// Server-side recording: the directory recordings are written to (one subdirectory per
+    /// recording). Recording is off without it.
+    #[arg(long, env = "HUDDLE_RECORDING_DIR")]
+    pub recording_dir: Option<std::path::PathBuf>,
+    /// Let call participants start and stop recordings (`startRecording` / `stopRecording`);
+    /// otherwise only the admin API and the embedding handle can.
+    #[arg(long, env = "HUDDLE_ALLOW_PARTICIPANT_RECORDING")]
+    pub allow_participant_recording: bool,
+    /// Lowest local UDP port recordings receive RTP on (pairs: RTP on an even port, RTCP on
+    /// the next); keep the range outside the WebRTC ports.
+    #[arg(long, env = "HUDDLE_RECORDING_MIN_PORT", default_value_t = 50000)]
+    pub recording_min_port: u16,
+    /// Highest local UDP port of recordings.
+    #[arg(long, env = "HUDDLE_RECORDING_MAX_PORT", default_value_t = 50999)]
+    pub recording_max_port: u16,
+    /// The FFmpeg binary recordings use.
+    #[arg(long, env = "HUDDLE_FFMPEG", default_value = "ffmpeg")]
+    pub ffmpeg: std::path::PathBuf,
 }
 
 impl Default for Config {

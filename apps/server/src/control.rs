@@ -65,6 +65,32 @@ impl From<CallError> for ControlError {
 }
 
 impl HuddleHandle {
+    /// Start recording the call in `conversation_id` (`docs/recording.md`); the id of the
+    /// recording already running there, if any.
+    pub async fn start_recording(
+        &self,
+        conversation_id: &str,
+    ) -> Result<String, crate::recording::RecordingError> {
+        crate::recording::start(&self.app, conversation_id).await
+    }
+
+    /// Stop the recording of the call in `conversation_id`: its files are written when this
+    /// returns.
+    pub async fn stop_recording(
+        &self,
+        conversation_id: &str,
+    ) -> Result<crate::recording::RecordingInfo, crate::recording::RecordingError> {
+        crate::recording::stop(&self.app, conversation_id, None).await
+    }
+
+    /// The state and files of recording `recording_id`.
+    pub fn recording(
+        &self,
+        recording_id: &str,
+    ) -> Result<crate::recording::RecordingInfo, crate::recording::RecordingError> {
+        self.app.recordings.info(recording_id)
+    }
+
     /// Subscribe to the lifecycle events (bounded: a subscriber that falls more than
     /// [`crate::events::EVENTS_CAPACITY`] events behind is told so with
     /// [`crate::EventsError::Lagged`]).

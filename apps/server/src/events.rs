@@ -97,6 +97,19 @@ pub enum HuddleEvent {
         /// `"rejected"`, `"cancelled"`, `"hangup"`, `"timeout"` or `"disconnect"`.
         reason: String,
     },
+    /// A recording finished: its files are written (`docs/recording.md`).
+    RecordingFinished {
+        /// The recording.
+        recording_id: String,
+        /// The recorded call.
+        conversation_id: String,
+        /// The files, relative to the recording directory (`<recordingId>/…`).
+        files: Vec<String>,
+        /// Why it stopped (`"stopped"`, `"call_ended"`, `"recorder_failed"`, `"disk_full"`).
+        reason: String,
+        /// When it finished.
+        at: SystemTime,
+    },
 }
 
 /// RFC 3339 UTC with milliseconds (`2026-12-01T22:21:23.456Z`).
@@ -121,6 +134,7 @@ impl HuddleEvent {
             HuddleEvent::ParticipantLeft { .. } => "participant_left",
             HuddleEvent::CallEnded { .. } => "call_ended",
             HuddleEvent::DirectCallEnded { .. } => "direct_call_ended",
+            HuddleEvent::RecordingFinished { .. } => "recording_finished",
         }
     }
 
@@ -139,7 +153,7 @@ impl HuddleEvent {
             | HuddleEvent::CallEnded {
                 conversation_id, ..
             } => Some(conversation_id),
-            HuddleEvent::DirectCallEnded { .. } => None,
+            HuddleEvent::DirectCallEnded { .. } | HuddleEvent::RecordingFinished { .. } => None,
         }
     }
 
@@ -155,6 +169,15 @@ impl HuddleEvent {
     pub fn to_json(&self) -> Value {
         let event = self.name();
         match self {
+            HuddleEvent::RecordingFinished {
+                recording_id,
+                conversation_id,
+                files,
+                reason,
+                at,
+            } => json!({"event": event, "recordingId": recording_id,
+                        "conversationId": conversation_id, "files": files, "reason": reason,
+                        "at": rfc3339(*at)}),
             HuddleEvent::CallStarted {
                 conversation_id,
                 started_by,

@@ -30,6 +30,7 @@ pub mod media;
 pub mod push;
 pub mod quality;
 pub mod rate;
+pub mod recording;
 pub mod socket;
 pub mod speakers;
 pub mod transport_health;
@@ -344,7 +345,15 @@ impl HuddleBuilder {
             history,
             event_latency,
             cluster,
+            recordings: recording::Recordings::new(recording::RecordingConfig {
+                dir: config.recording_dir.clone(),
+                ffmpeg: config.ffmpeg.clone(),
+                min_port: config.recording_min_port,
+                max_port: config.recording_max_port,
+                allow_participants: config.allow_participant_recording,
+            }),
         });
+        recording::run(&app);
         if let Some(link) = &app.cluster {
             link.run(Arc::downgrade(&app), hub);
         }

@@ -109,6 +109,8 @@ pub(crate) const EVENTS: &[&str] = &[
     signal_proto::events::SET_CONSUMER_PREFERRED_LAYERS,
     signal_proto::events::SET_CONSUMER_PRIORITY,
     signal_proto::events::REQUEST_KEY_FRAME,
+    signal_proto::events::START_RECORDING,
+    signal_proto::events::STOP_RECORDING,
     // 1:1 calls (handlers::direct::EVENTS)
     signal_proto::direct::REGISTER_USER,
     signal_proto::direct::CHECK_USER_AVAILABILITY,

@@ -7,7 +7,8 @@ use signal_proto::responses::ActiveCallsResponse;
 use signal_proto::server_events::{
     ActiveSpeakerChanged, AudioLevels, ConnectionQuality, ConsumerLayersChanged, GroupCallEnded,
     GroupCallError, GroupCallIncoming, GroupCallStarted, GroupCallUpdated, NewProducer,
-    ParticipantLeft, ProducerClosed, ProducerPauseChange, RemovedFromRoom,
+    ParticipantLeft, ProducerClosed, ProducerPauseChange, RecordingStarted, RecordingStopped,
+    RemovedFromRoom,
 };
 use signal_proto::{CallerInfo, ConversationInfo};
 use signal_proto::{direct as d, mesh as m};
@@ -47,6 +48,10 @@ pub enum OutEvent {
     AudioLevels(AudioLevels),
     /// `connectionQuality` (Huddle addition).
     ConnectionQuality(ConnectionQuality),
+    /// `recordingStarted` (Huddle addition).
+    RecordingStarted(RecordingStarted),
+    /// `recordingStopped` (Huddle addition).
+    RecordingStopped(RecordingStopped),
     /// `user-registered` (1:1).
     UserRegistered(d::UserRegistered),
     /// `user-availability-response` (1:1).
@@ -99,6 +104,8 @@ impl OutEvent {
             OutEvent::ActiveSpeaker(_) => ev::ACTIVE_SPEAKER,
             OutEvent::AudioLevels(_) => ev::AUDIO_LEVELS,
             OutEvent::ConnectionQuality(_) => ev::CONNECTION_QUALITY,
+            OutEvent::RecordingStarted(_) => ev::RECORDING_STARTED,
+            OutEvent::RecordingStopped(_) => ev::RECORDING_STOPPED,
             OutEvent::UserRegistered(_) => d::USER_REGISTERED,
             OutEvent::UserAvailability(_) => d::USER_AVAILABILITY_RESPONSE,
             OutEvent::IncomingCall(_) => d::INCOMING_CALL,
@@ -135,6 +142,8 @@ impl OutEvent {
             OutEvent::ActiveSpeaker(p) => serde_json::to_value(p),
             OutEvent::AudioLevels(p) => serde_json::to_value(p),
             OutEvent::ConnectionQuality(p) => serde_json::to_value(p),
+            OutEvent::RecordingStarted(p) => serde_json::to_value(p),
+            OutEvent::RecordingStopped(p) => serde_json::to_value(p),
             OutEvent::UserRegistered(p) => serde_json::to_value(p),
             OutEvent::UserAvailability(p) => serde_json::to_value(p),
             OutEvent::IncomingCall(p) => serde_json::to_value(p),

@@ -165,6 +165,8 @@ pub struct Room<M: Media> {
     pub(crate) took_part: IndexSet<UserId>,
     /// The audio producer last reported as the dominant speaker.
     pub(crate) active_speaker: Option<String>,
+    /// The recording in progress.
+    pub(crate) recording: Option<String>,
 }
 
 impl<M: Media> Room<M> {

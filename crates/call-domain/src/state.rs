@@ -883,6 +883,7 @@ impl<M: Media> CallState<M> {
                     participants: IndexMap::new(),
                     took_part: IndexSet::new(),
                     active_speaker: None,
+                    recording: None,
                 })
             }
         };

@@ -17,6 +17,7 @@ mod handles;
 mod load;
 mod node_pipe;
 mod normalize;
+mod recorder;
 mod room;
 mod sfu;
 mod speakers;
@@ -29,6 +30,7 @@ pub use handles::{
 };
 pub use load::WorkerStats;
 pub use node_pipe::{ExportChange, ExportedProducer, NodePipe, PipeEndpoint};
+pub use recorder::{RecordedCodec, RecordingTap};
 pub use room::RoomRouter;
 pub use sfu::{Sfu, SfuStats};
 pub use speakers::{

@@ -44,3 +44,12 @@ pub const CALL_NOT_FOUND: &str = "Call not found";
 pub const USER_NOT_IN_CALL: &str = "User not in call";
 /// Cluster mode: a request that needs another node (or Redis) could not reach it in time.
 pub const CLUSTER_UNAVAILABLE: &str = "Cluster unavailable, try again";
+/// `startRecording` / `stopRecording` without `--allow-participant-recording` (or without a
+/// recording directory).
+pub const RECORDING_NOT_ALLOWED: &str = "Recording not allowed";
+/// A recording request on a server without `--recording-dir`.
+pub const RECORDING_NOT_CONFIGURED: &str = "Recording not configured";
+/// `stopRecording` / the admin API when the room is not being recorded.
+pub const NOT_RECORDING: &str = "Not recording";
+/// An unknown recording id.
+pub const RECORDING_NOT_FOUND: &str = "Recording not found";

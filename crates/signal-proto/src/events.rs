@@ -77,3 +77,11 @@ pub const ACTIVE_SPEAKER: &str = "activeSpeaker";
 pub const AUDIO_LEVELS: &str = "audioLevels";
 /// Server → client (Huddle addition): a participant's connection quality changed.
 pub const CONNECTION_QUALITY: &str = "connectionQuality";
+/// Client → server (Huddle addition, with `--allow-participant-recording`): record the room.
+pub const START_RECORDING: &str = "startRecording";
+/// Client → server (Huddle addition): stop the room's recording.
+pub const STOP_RECORDING: &str = "stopRecording";
+/// Server → client (Huddle addition): the room is being recorded.
+pub const RECORDING_STARTED: &str = "recordingStarted";
+/// Server → client (Huddle addition): the room's recording stopped.
+pub const RECORDING_STOPPED: &str = "recordingStopped";

@@ -42,8 +42,18 @@ pub struct CreateRoomResponse {
     pub rtp_capabilities: Value,
     /// Every other participant of the room, in join order.
     pub participants: Vec<RoomParticipant>,
-    /// The current dominant speaker; always `null` until active-speaker detection exists.
+    /// The current dominant speaker (`null` until someone spoke).
     pub active_speaker: Option<ActiveSpeaker>,
+    /// The room's recording in progress, `{recordingId}`, or `null`.
+    pub recording: Option<RecordingRef>,
+}
+
+/// A recording in progress (`createRoom` ack `recording`, `startRecording` ack).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingRef {
+    /// The recording.
+    pub recording_id: String,
 }
 
 /// One other participant in the `createRoom` ack:
@@ -199,6 +209,7 @@ mod tests {
                 }],
             }],
             active_speaker: None,
+            recording: None,
         };
         assert_eq!(
             serde_json::to_value(&ack).ok(),
@@ -210,6 +221,7 @@ mod tests {
                     "producers": [{"id": "p1", "kind": "audio", "source": "microphone", "paused": true}],
                 }],
                 "activeSpeaker": null,
+                "recording": null,
             }))
         );
         let speaker = ActiveSpeaker {

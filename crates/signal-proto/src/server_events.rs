@@ -331,3 +331,29 @@ pub struct ConnectionQuality {
     /// Its quality now.
     pub quality: Quality,
 }
+
+/// `recordingStarted` (Huddle addition): `{ roomId, recordingId }`, to every participant
+/// (and to each later joiner as `recording` in the `createRoom` ack).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingStarted {
+    /// The room.
+    pub room_id: String,
+    /// The recording.
+    pub recording_id: String,
+}
+
+/// `recordingStopped` (Huddle addition): `{ roomId, recordingId, reason? }`; `reason` is
+/// present when it stopped by itself: `"call_ended"`, or a fault (`"recorder_failed"`,
+/// `"disk_full"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingStopped {
+    /// The room.
+    pub room_id: String,
+    /// The recording.
+    pub recording_id: String,
+    /// Why, when nobody stopped it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}

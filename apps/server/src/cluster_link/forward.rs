@@ -34,6 +34,8 @@ const ROOM_EVENTS: &[&str] = &[
     ev::SET_CONSUMER_PREFERRED_LAYERS,
     ev::SET_CONSUMER_PRIORITY,
     ev::REQUEST_KEY_FRAME,
+    ev::START_RECORDING,
+    ev::STOP_RECORDING,
 ];
 
 /// 1:1 events of a callee socket, forwarded to the node of the call (the caller's).

@@ -823,7 +823,7 @@ async fn respond<T: serde::Serialize>(request: IncomingRequest, result: Result<T
 }
 
 async fn remote_produce(
-    app: &App,
+    app: &Arc<App>,
     link: &ClusterLink,
     from: &NodeId,
     req: RemoteProduce,

@@ -5,6 +5,7 @@ pub mod direct;
 pub mod group_call;
 pub mod mesh;
 pub mod presence;
+pub mod recording;
 pub mod sfu;
 
 use crate::ack::Ack;
@@ -57,6 +58,8 @@ pub async fn route(app: &std::sync::Arc<App>, sid: &str, req: Request) {
         ev::SET_CONSUMER_PREFERRED_LAYERS => sfu::set_preferred_layers(app, &sid, data, ack).await,
         ev::SET_CONSUMER_PRIORITY => sfu::set_consumer_priority(app, &sid, data, ack).await,
         ev::REQUEST_KEY_FRAME => sfu::request_key_frame(app, &sid, data, ack).await,
+        ev::START_RECORDING => recording::start(app, &sid, data, ack).await,
+        ev::STOP_RECORDING => recording::stop(app, &sid, data, ack).await,
         e if direct::EVENTS.contains(&e) => direct::handle(app, &sid, e, data, ack, has_ack).await,
         e if mesh::EVENTS.contains(&e) => mesh::handle(app, &sid, e, data, ack, has_ack).await,
         other => tracing::warn!(event = other, "no handler"),

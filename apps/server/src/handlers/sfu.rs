@@ -82,11 +82,12 @@ pub async fn create_room(app: &App, sid: &str, data: Value, ack: Ack) {
         let mut st = app.state.lock();
         st.join_room(sid, join).map(|joined| {
             let snapshot = st.room_snapshot_for(sid).unwrap_or_default();
-            (joined, snapshot, st.active_speaker(&room_id))
+            let extras = (st.active_speaker(&room_id), st.recording_of(&room_id));
+            (joined, snapshot, extras)
         })
     };
     match joined {
-        Ok(((router, effects), participants, active_speaker)) => {
+        Ok(((router, effects), participants, (active_speaker, recording))) => {
             tracing::info!(room = %room_id, user = %user, "joined room");
             app.apply(effects);
             reply(
@@ -95,6 +96,7 @@ pub async fn create_room(app: &App, sid: &str, data: Value, ack: Ack) {
                     rtp_capabilities: router.rtp_capabilities(),
                     participants,
                     active_speaker,
+                    recording,
                 },
             );
         }
@@ -147,7 +149,7 @@ pub async fn connect_transport(app: &App, sid: &str, data: Value, ack: Ack) {
 
 /// `produce {transportId, kind, rtpParameters, appData?}` → `{id}`, `newProducer` to the
 /// room (with `appData.source`, defaulted by kind, and the application data).
-pub async fn produce(app: &App, sid: &str, data: Value, ack: Ack) {
+pub async fn produce(app: &Arc<App>, sid: &str, data: Value, ack: Ack) {
     let req: ProduceRequest = decode_or_reply!(data, ack);
     let found = app.state.lock().produce_target(sid, &req.transport_id);
     let (transport, epoch) = match found {
@@ -178,6 +180,10 @@ pub async fn produce(app: &App, sid: &str, data: Value, ack: Ack) {
             let router = audio.then(|| app.state.lock().router_of(sid)).flatten();
             if let Some(router) = router {
                 crate::speakers::observe(&router, &id).await;
+            }
+            let room = app.state.lock().room_of(sid).map(str::to_owned);
+            if let Some(room) = room {
+                crate::recording::producer_added(app, &room, &id).await;
             }
         }
         Err(e) => reply_error(ack, e),
