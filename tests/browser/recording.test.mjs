@@ -2,8 +2,9 @@
 // recording of Alice and Bob, both pages hear `recordingStarted`; Bob leaves mid-recording
 // (his tracks end there), the stop writes one file per track, manifest.json and mixed.mp4.
 // ffprobe and ffmpeg check them: streams, durations close to the wall time, frames that
-// decode cleanly, both participants' video in the mixed grid. A second recording stops by
-// itself when the call ends.
+// decode cleanly, both participants' video in the mixed grid. A recorder killed mid-way stops
+// its recording with a reason while the call goes on; a last recording stops by itself when
+// the call ends.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -159,6 +160,34 @@ test('a browser call recorded through the admin API: tracks, manifest, mixed fil
     const done = await admin('GET', `/api/v1/recordings/${recordingId}`);
     assert.equal(done.body.state, 'stopped');
     assert.deepEqual(done.body.files, files);
+
+    // A recorder that dies stops its recording (never the call): recordingStopped with a reason.
+    const crashing = await admin('POST', `/api/v1/calls/${TEAM}/recording`);
+    const crashId = crashing.body.recordingId;
+    await sleep(1500);
+    const pids = execFileSync('pgrep', ['-f', crashId]).toString().trim().split('\n').filter(Boolean);
+    assert.ok(pids.length >= 1, 'its recorders run');
+    process.kill(Number(pids[0]), 'SIGKILL');
+    for (let i = 0; ; i++) {
+      const got = await alice.page.evaluate(() => window.__huddle.events('recordingStopped'));
+      const hit = got.find((e) => e.recordingId === crashId);
+      if (hit) {
+        assert.deepEqual(hit, { roomId: TEAM, recordingId: crashId, reason: 'recorder_failed' });
+        break;
+      }
+      if (i > 100) throw new Error(`no recordingStopped after the recorder died: ${JSON.stringify(got)}`);
+      await sleep(100);
+    }
+    for (let i = 0; ; i++) {
+      const s = (await admin('GET', `/api/v1/recordings/${crashId}`)).body;
+      if (s.state === 'stopped') {
+        assert.equal(s.reason, 'recorder_failed');
+        break;
+      }
+      if (i > 100) throw new Error(`not stopped: ${JSON.stringify(s)}`);
+      await sleep(100);
+    }
+    assert.equal(await alice.page.evaluate(() => window.__huddle.inCall), TEAM, 'the call goes on');
 
     // A second recording stops by itself when the call ends (Alice, the last one, leaves).
     const again = await admin('POST', `/api/v1/calls/${TEAM}/recording`);

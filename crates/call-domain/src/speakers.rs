@@ -18,6 +18,14 @@ impl<M: Media> Room<M> {
             .map(|p| (p.socket.as_str(), p.user.as_str()))
     }
 
+    /// Whether producer `producer_id` is paused (a muted microphone is nobody's voice).
+    fn producer_paused(&self, producer_id: &str) -> bool {
+        self.participants
+            .values()
+            .find_map(|p| p.producers.get(producer_id))
+            .is_some_and(|slot| slot.paused)
+    }
+
     fn everyone(&self) -> Vec<String> {
         self.participants.keys().cloned().collect()
     }
@@ -25,13 +33,15 @@ impl<M: Media> Room<M> {
 
 impl<M: Media> CallState<M> {
     /// The observers report `producer_id` as the dominant speaker of `room_id`:
-    /// `activeSpeaker` to every participant when it changed. Nothing for an unknown room or
-    /// a producer that is gone.
+    /// `activeSpeaker` to every participant when it changed. Nothing for an unknown room, a
+    /// producer that is gone, or a paused one (a muted microphone never speaks; mediasoup
+    /// names a lone producer dominant even when it is silent or paused).
     pub fn speaker_changed(&mut self, room_id: &str, producer_id: &str) -> Vec<Effect> {
         let Some(room) = self.rooms.get_mut(room_id) else {
             return Vec::new();
         };
-        if room.active_speaker.as_deref() == Some(producer_id) {
+        if room.active_speaker.as_deref() == Some(producer_id) || room.producer_paused(producer_id)
+        {
             return Vec::new();
         }
         let Some((socket, user)) = room.producer_owner(producer_id) else {
@@ -84,6 +94,9 @@ impl<M: Media> CallState<M> {
     pub fn active_speaker(&self, room_id: &str) -> Option<ActiveSpeaker> {
         let room = self.rooms.get(room_id)?;
         let producer_id = room.active_speaker.as_deref()?;
+        if room.producer_paused(producer_id) {
+            return None;
+        }
         let (socket, user) = room.producer_owner(producer_id)?;
         Some(ActiveSpeaker {
             socket_id: socket.to_owned(),

@@ -471,6 +471,30 @@ fn dominant_speaker_goes_to_the_room_once_per_change_and_shows_in_the_snapshot()
     assert!(st.speaker_changed("r1", "nope").is_empty());
     assert!(st.speaker_changed("r9", "a1").is_empty());
     assert_eq!(st.active_speaker("r1").unwrap().producer_id, "a1");
+    // A paused producer is nobody's voice: not reported, and not in the snapshot.
+    let epoch = epoch_of(&st, "s1");
+    st.set_producer_paused("s1", epoch, "a1", true).unwrap();
+    assert_eq!(
+        st.active_speaker("r1"),
+        None,
+        "a muted speaker is not shown"
+    );
+    produce_with(
+        &mut st,
+        &t,
+        "s2",
+        "a2",
+        "audio",
+        ProducerMeta::default_for("audio"),
+    );
+    let epoch2 = epoch_of(&st, "s2");
+    st.set_producer_paused("s2", epoch2, "a2", true).unwrap();
+    assert!(
+        st.speaker_changed("r1", "a2").is_empty(),
+        "a paused producer never speaks"
+    );
+    st.set_producer_paused("s1", epoch, "a1", false).unwrap();
+    assert_eq!(st.active_speaker("r1").unwrap().producer_id, "a1");
     // The speaker's producer closes: no stale speaker in the snapshot.
     st.close_producer("s1", "a1").unwrap();
     assert_eq!(st.active_speaker("r1"), None);

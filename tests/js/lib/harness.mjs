@@ -320,12 +320,12 @@ export async function enterRoom(socket, roomId, client, { rtpCapabilities } = {}
   // With `rtpCapabilities` given, the socket is assumed to be in the room
   // already (createRoom was sent by the caller) and createRoom is skipped.
   const created = rtpCapabilities
-    ? { rtpCapabilities, participants: [], activeSpeaker: null }
+    ? { rtpCapabilities, participants: [], activeSpeaker: null, recording: null }
     : await request(socket, 'createRoom', { roomId });
   assert.ok(created.rtpCapabilities && Array.isArray(created.rtpCapabilities.codecs),
     `createRoom ack has rtpCapabilities.codecs: ${JSON.stringify(created)}`);
   // The seeds' `rtpCapabilities`, plus Huddle's room snapshot (additions only).
-  assert.deepEqual(Object.keys(created).sort(), ['activeSpeaker', 'participants', 'rtpCapabilities'],
+  assert.deepEqual(Object.keys(created).sort(), ['activeSpeaker', 'participants', 'recording', 'rtpCapabilities'],
     'createRoom ack keys');
   assert.ok(Array.isArray(created.participants), 'createRoom ack participants is an array');
   const device = newDevice(client);

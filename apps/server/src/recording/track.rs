@@ -251,7 +251,7 @@ impl Track {
 
     /// Stop the track: FFmpeg gets SIGINT while media still flows (it ends at the next
     /// packet); one that waits for packets that no longer come (a closed or paused producer)
-    /// is killed after [`SIGINT_GRACE`], which loses nothing (it wrote every packet). Then
+    /// is killed after 700 ms, which loses nothing (it wrote every packet). Then
     /// media stops (the ports are free) and the file is remuxed into its final form.
     pub async fn stop(mut self, end_offset_ms: u64) -> TrackEntry {
         let _ = self.stopping.send(true);
