@@ -5,6 +5,8 @@
 // API's state, and every error. (Real media into files: tests/browser/recording.test.mjs.)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
+import { after } from 'node:test';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -13,10 +15,24 @@ import {
 
 const TOKEN = 'rec-token';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'huddle-rec-js-'));
-const plain = useServer({ extraArgs: ['--admin-token', TOKEN] });
-const recorder = useServer({
-  extraArgs: ['--admin-token', TOKEN, '--recording-dir', dir, '--allow-participant-recording'],
+// Webhook receiver of the recording server (its URL is added before that server starts).
+const hooks = [];
+const receiver = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (d) => { body += d; });
+  req.on('end', () => {
+    hooks.push(JSON.parse(body));
+    res.end('ok');
+  });
 });
+await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+const recorderArgs = [
+  '--admin-token', TOKEN, '--recording-dir', dir, '--allow-participant-recording',
+  '--webhook-url', `http://127.0.0.1:${receiver.address().port}/hook`,
+];
+after(() => receiver.close());
+const plain = useServer({ extraArgs: ['--admin-token', TOKEN] });
+const recorder = useServer({ extraArgs: recorderArgs });
 const onlyAdmin = useServer({ extraArgs: ['--admin-token', TOKEN, '--recording-dir', dir] });
 const client = MEDIASOUP_CLIENTS[0];
 
@@ -104,5 +120,17 @@ recorder.serverTest('participants start and stop recordings; the room always kno
   assert.deepEqual(await admin(recorder, 'GET', '/api/v1/recordings/rec_unknown'),
     { status: 404, body: { error: 'Recording not found' } });
   assert.deepEqual(await emitAck(a, 'stopRecording', { roomId: 'conv-team' }), { error: 'Not recording' });
+  // The webhook / lifecycle event says it is finished, with its files.
+  for (let i = 0; ; i++) {
+    const hook = hooks.find((h) => h.event === 'recording_finished' && h.recordingId === recordingId);
+    if (hook) {
+      assert.equal(hook.conversationId, 'conv-team');
+      assert.deepEqual(hook.files, stop.files);
+      assert.equal(hook.reason, 'stopped');
+      break;
+    }
+    if (i > 50) throw new Error(`no recording_finished webhook: ${JSON.stringify(hooks)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   for (const call of [callA, callB, callC]) closeCall(call);
 });

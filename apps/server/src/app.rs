@@ -91,7 +91,8 @@ impl App {
         }
     }
 
-    fn publish(&self, events: Vec<crate::events::HuddleEvent>) {
+    /// Publish lifecycle events: webhooks, call history, cluster replica, subscribers.
+    pub fn publish(&self, events: Vec<crate::events::HuddleEvent>) {
         for event in events {
             tracing::debug!(event = event.name(), "lifecycle event");
             if let Some(webhooks) = &self.webhooks {

@@ -436,13 +436,13 @@ pub async fn stop(
         .lock()
         .insert(recording.id.clone(), info.clone());
     tracing::info!(room, recording = %recording.id, reason = %reason, files = files.len(), "recording finished");
-    let _ = app.events.send(HuddleEvent::RecordingFinished {
+    app.publish(vec![HuddleEvent::RecordingFinished {
         recording_id: recording.id.clone(),
         conversation_id: recording.room.clone(),
         files,
         reason,
         at: stopped_at,
-    });
+    }]);
     Ok(info)
 }
 
