@@ -34,6 +34,11 @@ after(() => receiver.close());
 const plain = useServer({ extraArgs: ['--admin-token', TOKEN] });
 const recorder = useServer({ extraArgs: recorderArgs });
 const onlyAdmin = useServer({ extraArgs: ['--admin-token', TOKEN, '--recording-dir', dir] });
+// Its recorders fail as FFmpeg does on a full disk (fixtures/ffmpeg-disk-full.py).
+const diskFull = useServer({
+  extraArgs: ['--admin-token', TOKEN, '--recording-dir', dir, '--ffmpeg',
+    path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', 'ffmpeg-disk-full.py')],
+});
 const client = MEDIASOUP_CLIENTS[0];
 
 async function admin(srv, method, pathname) {
@@ -133,4 +138,28 @@ recorder.serverTest('participants start and stop recordings; the room always kno
     await new Promise((r) => setTimeout(r, 100));
   }
   for (const call of [callA, callB, callC]) closeCall(call);
+});
+
+diskFull.serverTest('a recorder failing on a full disk stops its recording, never the call', async () => {
+  const a = await diskFull.connectAs('1');
+  const call = await enterRoom(a, 'conv-team', client);
+  await produce(call, ['audio']);
+  const stopped = waitFor(a, 'recordingStopped', { timeout: 10_000 });
+  const r = await admin(diskFull, 'POST', '/api/v1/calls/conv-team/recording');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(await stopped, { roomId: 'conv-team', recordingId: r.body.recordingId, reason: 'disk_full' });
+  for (let i = 0; ; i++) {
+    const s = (await admin(diskFull, 'GET', `/api/v1/recordings/${r.body.recordingId}`)).body;
+    if (s.state === 'stopped') {
+      assert.equal(s.reason, 'disk_full');
+      break;
+    }
+    if (i > 50) throw new Error(`not stopped: ${JSON.stringify(s)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  // The call goes on: the socket still gets answers in its room.
+  const producers = await request(a, 'getProducers', {});
+  assert.equal(producers.producers.length, 1, 'the microphone is still there');
+  assert.equal((await diskFull.stats()).participants, 1);
+  closeCall(call);
 });
