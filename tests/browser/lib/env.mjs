@@ -39,8 +39,41 @@ export async function startServer({
   });
 }
 
+/**
+ * A WAV file of a steady 440 Hz tone (48 kHz, mono, 16-bit, 2 s), the fake microphone's
+ * input: Chromium's default fake microphone only beeps briefly once a second, which averages
+ * to near silence over an audio-level interval. Written once into the artifacts directory.
+ */
+function toneFile() {
+  const file = path.join(ARTIFACTS, 'fake-microphone-440hz.wav');
+  const rate = 48_000;
+  const samples = rate * 2;
+  const data = Buffer.alloc(samples * 2);
+  for (let i = 0; i < samples; i++) {
+    data.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 440 * i) / rate) * 12_000), i * 2);
+  }
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0);
+  header.writeUInt32LE(36 + data.length, 4);
+  header.write('WAVE', 8);
+  header.write('fmt ', 12);
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20); // PCM
+  header.writeUInt16LE(1, 22); // mono
+  header.writeUInt32LE(rate, 24);
+  header.writeUInt32LE(rate * 2, 28);
+  header.writeUInt16LE(2, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36);
+  header.writeUInt32LE(data.length, 40);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  writeFileSync(file, Buffer.concat([header, data]));
+  return file;
+}
+
 /** Debian's Chromium with a fake camera and microphone (no permission prompts). */
 export async function launchBrowser() {
+  const tone = toneFile();
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: false, // --headless=new below
@@ -48,6 +81,7 @@ export async function launchBrowser() {
       '--headless=new',
       '--use-fake-ui-for-media-stream',
       '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${tone}`,
       '--no-sandbox',
       '--disable-background-networking',
       '--disable-component-update',
