@@ -34,6 +34,8 @@ after(() => receiver.close());
 const plain = useServer({ extraArgs: ['--admin-token', TOKEN] });
 const recorder = useServer({ extraArgs: recorderArgs });
 const onlyAdmin = useServer({ extraArgs: ['--admin-token', TOKEN, '--recording-dir', dir] });
+// Stopped (SIGTERM) in the middle of a recording.
+const stopping = useServer({ extraArgs: ['--admin-token', TOKEN, '--recording-dir', dir] });
 // Its recorders fail as FFmpeg does on a full disk (fixtures/ffmpeg-disk-full.py).
 const diskFull = useServer({
   extraArgs: ['--admin-token', TOKEN, '--recording-dir', dir, '--ffmpeg',
@@ -161,5 +163,18 @@ diskFull.serverTest('a recorder failing on a full disk stops its recording, neve
   const producers = await request(a, 'getProducers', {});
   assert.equal(producers.producers.length, 1, 'the microphone is still there');
   assert.equal((await diskFull.stats()).participants, 1);
+  closeCall(call);
+});
+
+stopping.serverTest('a graceful server stop finishes its recordings first', async () => {
+  const a = await stopping.connectAs('1');
+  const call = await enterRoom(a, 'conv-team', client);
+  await produce(call, ['audio']);
+  const r = await admin(stopping, 'POST', '/api/v1/calls/conv-team/recording');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await stopping.server.stop(); // SIGTERM
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, r.body.recordingId, 'manifest.json'), 'utf8'));
+  assert.equal(manifest.reason, 'shutdown');
+  assert.deepEqual(manifest.tracks.map((t) => `${t.kind}/${t.source}`), ['audio/microphone']);
   closeCall(call);
 });

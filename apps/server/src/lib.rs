@@ -656,6 +656,8 @@ impl HuddleHandle {
     /// disconnect everyone.
     pub async fn shutdown(&self) {
         self.app.shutting_down.store(true, Ordering::Relaxed);
+        // Recordings are finished first, so their files are complete.
+        recording::stop_all(&self.app, "shutdown").await;
         let notice = serde_json::to_value(signal_proto::server_events::ServerShutdown {
             reason: "server shutting down".into(),
         })

@@ -446,6 +446,14 @@ pub async fn stop(
     Ok(info)
 }
 
+/// Stop every recording in progress (graceful shutdown), each with `reason`.
+pub async fn stop_all(app: &Arc<App>, reason: &str) {
+    let rooms: Vec<String> = app.recordings.active.lock().keys().cloned().collect();
+    for room in rooms {
+        let _ = stop(app, &room, Some(reason)).await;
+    }
+}
+
 /// Mix the tracks into `mixed.mp4`; whether it was written.
 async fn mix(ffmpeg: &Path, dir: &Path, entries: &[TrackEntry]) -> bool {
     let Some(args) = mix::arguments(dir, entries) else {
