@@ -11,7 +11,7 @@ use signal_proto::server_events::{ActiveSpeakerChanged, AudioLevel, AudioLevels}
 
 impl<M: Media> Room<M> {
     /// The participant owning producer `producer_id`: `(socket, user)`.
-    fn producer_owner(&self, producer_id: &str) -> Option<(&str, &str)> {
+    pub(crate) fn producer_owner(&self, producer_id: &str) -> Option<(&str, &str)> {
         self.participants
             .values()
             .find(|p| p.producers.contains_key(producer_id))

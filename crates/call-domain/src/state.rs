@@ -1203,10 +1203,8 @@ impl<M: Media> CallState<M> {
     /// The socket owning producer `producer_id` in room `room_id`.
     pub fn producer_owner(&self, room_id: &str, producer_id: &str) -> Option<SocketId> {
         let room = self.rooms.get(room_id)?;
-        room.participants
-            .values()
-            .find(|p| p.producers.contains_key(producer_id))
-            .map(|p| p.socket.clone())
+        room.producer_owner(producer_id)
+            .map(|(socket, _)| socket.to_owned())
     }
 
     /// A transport of the socket (`connectTransport`, `restartIce`) and the epoch.

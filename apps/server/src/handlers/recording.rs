@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::recording::{self, RecordingError};
 use call_domain::CallError;
 use serde_json::{Value, json};
-use signal_proto::requests::CreateRoomRequest;
+use signal_proto::requests::{CreateRoomRequest, decode};
 use std::sync::Arc;
 
 /// The socket's own room named by `{roomId}`, or the error to answer.
@@ -15,11 +15,12 @@ fn own_room(app: &App, sid: &str, data: Value) -> Result<String, String> {
     if !app.recordings.participants_may_record() {
         return Err(RecordingError::NotAllowed.to_string());
     }
-    let req: CreateRoomRequest = serde_json::from_value(data).map_err(|e| e.to_string())?;
+    // The same `{roomId}` payload and checks as `createRoom`.
+    let req: CreateRoomRequest = decode(data).map_err(|e| e.to_string())?;
     let room = req
         .room_id
         .filter(|r| !r.is_empty())
-        .ok_or_else(|| "roomId required".to_owned())?;
+        .ok_or_else(|| CallError::RoomIdRequired.to_string())?;
     if app.state.lock().room_of(sid) != Some(room.as_str()) {
         return Err(CallError::ParticipantNotFound.to_string());
     }
