@@ -51,10 +51,41 @@ pub struct MemberView {
     pub conversation: ConversationRecord,
 }
 
-/// The directory could not answer.
+/// The directory could not answer: it is unavailable (down, unreachable, failing), or it is
+/// up but [busy](DirectoryError::is_busy) past its overload limit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("directory unavailable: {0}")]
-pub struct DirectoryError(pub String);
+#[error("directory {}: {message}", if *.busy { "busy" } else { "unavailable" })]
+pub struct DirectoryError {
+    /// What went wrong.
+    pub message: String,
+    /// The store answers but sheds this request: more requests are waiting than its overload
+    /// limit allows. Clients are told to retry (`errors::SERVER_BUSY`), not that the store
+    /// is down.
+    pub busy: bool,
+}
+
+impl DirectoryError {
+    /// The store is down, unreachable or failing.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            busy: false,
+        }
+    }
+
+    /// The store is up but overloaded: the request was shed.
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            busy: true,
+        }
+    }
+
+    /// Whether the request was shed because of load (the store itself answers).
+    pub fn is_busy(&self) -> bool {
+        self.busy
+    }
+}
 
 /// Read access to users, conversations and memberships. Each method is one round trip.
 #[async_trait]

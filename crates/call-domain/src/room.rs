@@ -167,6 +167,8 @@ pub struct Room<M: Media> {
     pub(crate) active_speaker: Option<String>,
     /// The recording in progress.
     pub(crate) recording: Option<String>,
+    /// Whether `members` is trusted for active-call lookups (see `rosters`).
+    pub(crate) roster: crate::rosters::RosterStatus,
 }
 
 impl<M: Media> Room<M> {

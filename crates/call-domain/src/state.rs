@@ -144,6 +144,9 @@ pub struct JoinRoom<M: Media> {
     pub conversation: ConversationInfo,
     /// Member ids of the conversation (used when the room is created by this join).
     pub members: Vec<UserId>,
+    /// The ticket taken before `members` was read as the full roster
+    /// ([`CallState::roster_ticket`]); `None` when it is not one.
+    pub roster: Option<crate::RosterTicket>,
 }
 
 /// Presence and group-call rooms. Pure: every method is synchronous and does no I/O.
@@ -163,6 +166,8 @@ pub struct CallState<M: Media> {
     relay: bool,
     /// Cluster mode: proxy sockets (other nodes' sockets in calls homed here) per user.
     proxy_users: HashMap<UserId, IndexSet<SocketId>>,
+    /// The membership feed that keeps the rooms' rosters true (see `rosters`).
+    pub(crate) feed: crate::rosters::Feed,
 }
 
 impl<M: Media> Default for CallState<M> {
@@ -179,6 +184,7 @@ impl<M: Media> Default for CallState<M> {
             lifecycle: Vec::new(),
             relay: false,
             proxy_users: HashMap::new(),
+            feed: crate::rosters::Feed::default(),
         }
     }
 }
@@ -875,7 +881,9 @@ impl<M: Media> CallState<M> {
                     conversation_id: join.room_id.clone(),
                     started_by: user.clone(),
                 });
+                let roster = self.new_room_roster(&join.room_id, join.roster);
                 self.rooms.entry(join.room_id.clone()).or_insert(Room {
+                    roster,
                     id: join.room_id.clone(),
                     router: join.router,
                     conversation: join.conversation,

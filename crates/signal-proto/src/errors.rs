@@ -28,6 +28,16 @@ pub const INVALID_CALLER_ID: &str = "Invalid caller id";
 pub const CALLER_MISMATCH: &str = "callerId does not match the joined user";
 /// Huddle addition: the directory (database) is unavailable.
 pub const DIRECTORY_UNAVAILABLE: &str = "Directory unavailable, try again";
+/// Huddle addition: the directory answers, but more requests wait for it than the configured
+/// overload limit (`--db-max-waiting`); this one was shed. Never sent because of load below
+/// that limit (requests queue instead).
+pub const SERVER_BUSY: &str = "Server busy, try again";
+
+/// The error string for a directory failure: [`SERVER_BUSY`] when the request was shed
+/// because of load, else [`DIRECTORY_UNAVAILABLE`].
+pub fn directory(busy: bool) -> &'static str {
+    if busy { SERVER_BUSY } else { DIRECTORY_UNAVAILABLE }
+}
 /// Huddle addition: invalid payload prefix; the detail follows after ": ".
 pub const INVALID_PAYLOAD: &str = "Invalid payload";
 /// Huddle addition: `join` / `register-user` with a user id other than the token's.

@@ -8,6 +8,10 @@ pub enum StoreError {
     /// No connection could be obtained from the pool in time (database down or unreachable).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database answers, but this many requests already wait (the overload limit): the
+    /// request was shed.
+    #[error("database busy: {0} requests already waiting")]
+    Busy(usize),
     /// The operation did not finish within the configured timeout.
     #[error("database operation timed out after {0:?}")]
     Timeout(std::time::Duration),
@@ -28,6 +32,9 @@ pub enum StoreError {
 
 impl From<StoreError> for DirectoryError {
     fn from(e: StoreError) -> Self {
-        DirectoryError(e.to_string())
+        match e {
+            StoreError::Busy(_) => DirectoryError::busy(e.to_string()),
+            e => DirectoryError::unavailable(e.to_string()),
+        }
     }
 }

@@ -114,8 +114,7 @@ impl PgDirectory {
             started_at: PgTime(call.started_at),
             ended_at: PgTime(call.ended_at),
         };
-        self.timed(async {
-            let mut conn = self.conn().await?;
+        self.with_conn(async |conn| {
             conn.transaction(async |conn| {
                 let inserted = diesel::insert_into(hc::table)
                     .values(&row)
@@ -152,13 +151,12 @@ impl PgDirectory {
             ended_at: PgTime(call.ended_at),
             reason: &call.reason,
         };
-        self.timed(async {
-            let mut conn = self.conn().await?;
+        self.with_conn(async |conn| {
             diesel::insert_into(hd::table)
                 .values(&row)
                 .on_conflict(hd::id)
                 .do_nothing()
-                .execute(&mut conn)
+                .execute(&mut *conn)
                 .await?;
             Ok(())
         })
@@ -172,9 +170,7 @@ impl PgDirectory {
         limit: usize,
     ) -> Result<Vec<CallRecord>, StoreError> {
         let limit = page_size(limit);
-        let (calls, participations) = self
-            .timed(async {
-                let mut conn = self.conn().await?;
+        let (calls, participations) = self.with_conn(async |conn| {
                 let calls: Vec<CallRow> = hc::table
                     .filter(hc::conversation_id.eq(conversation_id))
                     .order((hc::started_at.desc(), hc::id.desc()))
@@ -186,7 +182,7 @@ impl PgDirectory {
                         hc::started_at,
                         hc::ended_at,
                     ))
-                    .load(&mut conn)
+                    .load(&mut *conn)
                     .await?;
                 if calls.is_empty() {
                     return Ok((calls, Vec::new()));
@@ -198,7 +194,7 @@ impl PgDirectory {
                     .filter(hp::call_id.eq_any(&ids))
                     .order((hp::call_id, hp::joined_at, hp::seq))
                     .select((hp::call_id, hp::user_id, hp::joined_at, hp::left_at))
-                    .load(&mut conn)
+                    .load(&mut *conn)
                     .await?;
                 Ok((calls, participations))
             })
@@ -237,9 +233,7 @@ impl PgDirectory {
         limit: usize,
     ) -> Result<Vec<DirectCallRecord>, StoreError> {
         let limit = page_size(limit);
-        let rows: Vec<DirectCallRow> = self
-            .timed(async {
-                let mut conn = self.conn().await?;
+        let rows: Vec<DirectCallRow> = self.with_conn(async |conn| {
                 let rows = hd::table
                     .filter(hd::caller_id.eq(user_id).or(hd::callee_id.eq(user_id)))
                     .order((hd::started_at.desc(), hd::id.desc()))
@@ -254,7 +248,7 @@ impl PgDirectory {
                         hd::ended_at,
                         hd::reason,
                     ))
-                    .load(&mut conn)
+                    .load(&mut *conn)
                     .await?;
                 Ok(rows)
             })

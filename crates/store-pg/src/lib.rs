@@ -15,14 +15,17 @@
 //! [`DirectoryError`] through the trait) within the configured timeouts, and the pool
 //! reconnects by itself once the database is back.
 
+mod batch;
 mod error;
 mod history;
+mod listen;
 mod pg_time;
 mod schema;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
 pub use error::StoreError;
+pub use listen::{MEMBERS_CHANNEL, MemberChange, MemberListener};
 pub use history::MAX_CALLS_PAGE;
 
 use async_trait::async_trait;
@@ -36,7 +39,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use schema::{conversation_members as cm, conversations as conv, users};
 use serde_json::Value;
-use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The migrations in the workspace's `migrations/` directory, embedded at compile time.
@@ -54,8 +58,15 @@ pub struct PgOptions {
     pub connect_timeout: Duration,
     /// Time a request waits for a pooled connection before failing.
     pub acquire_timeout: Duration,
-    /// Time allowed for one whole operation (acquire + query).
+    /// Time allowed for one query (or transaction) once it has its connection.
     pub query_timeout: Duration,
+    /// The overload limit: while the database answers, a request waits for a pooled
+    /// connection (or for a coalesced lookup) as long as fewer than this many requests wait;
+    /// past it, requests are shed with a *busy* error ([`DirectoryError::is_busy`]).
+    pub max_waiting: usize,
+    /// The longest a request waits for a pooled connection while the database answers (the
+    /// pool is busy, not down). While it is down, a request fails after `acquire_timeout`.
+    pub busy_timeout: Duration,
 }
 
 impl Default for PgOptions {
@@ -65,6 +76,8 @@ impl Default for PgOptions {
             connect_timeout: Duration::from_secs(3),
             acquire_timeout: Duration::from_secs(2),
             query_timeout: Duration::from_secs(3),
+            max_waiting: 100_000,
+            busy_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -74,6 +87,27 @@ impl Default for PgOptions {
 pub struct PgDirectory {
     pool: Pool<AsyncPgConnection>,
     options: PgOptions,
+    health: Arc<Health>,
+    lookups: Arc<batch::Lookups>,
+}
+
+/// Whether the database answers, as the pool last found out, and how many requests wait.
+#[derive(Debug, Default)]
+struct Health {
+    /// The last connection attempt succeeded (or a query did since). False at start and after
+    /// a failed connection attempt: requests then fail fast instead of queueing.
+    up: AtomicBool,
+    /// Requests waiting for a pooled connection.
+    waiting: AtomicUsize,
+}
+
+/// Decrements [`Health::waiting`] when a waiting request stops waiting.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for PgDirectory {
@@ -112,17 +146,25 @@ impl PgDirectory {
                 }
             })
         }));
+        let health = Arc::new(Health::default());
+        let setup_health = health.clone();
         config.custom_setup = Box::new(move |url| {
             let url = url.to_owned();
+            let health = setup_health.clone();
             Box::pin(async move {
-                match tokio::time::timeout(connect_timeout, AsyncPgConnection::establish(&url))
-                    .await
+                let result = match tokio::time::timeout(
+                    connect_timeout,
+                    AsyncPgConnection::establish(&url),
+                )
+                .await
                 {
                     Ok(result) => result,
                     Err(_) => Err(diesel::ConnectionError::BadConnection(format!(
                         "connecting timed out after {connect_timeout:?}"
                     ))),
-                }
+                };
+                health.up.store(result.is_ok(), Ordering::Relaxed);
+                result
             })
         });
         let manager = AsyncDieselConnectionManager::new_with_config(database_url, config);
@@ -132,7 +174,12 @@ impl PgDirectory {
             .idle_timeout(Some(Duration::from_secs(300)))
             .test_on_check_out(true)
             .build_unchecked(manager);
-        Self { pool, options }
+        Self {
+            pool,
+            lookups: Arc::new(batch::Lookups::default()),
+            options,
+            health,
+        }
     }
 
     /// The options this directory was built with.
@@ -140,34 +187,62 @@ impl PgDirectory {
         &self.options
     }
 
-    /// A pooled connection (fails after the acquire timeout while the database is down).
+    /// A pooled connection. While the database answers, a request waits its turn (up to
+    /// `busy_timeout`, and only while fewer than `max_waiting` requests wait: past that it is
+    /// shed as busy); while it does not, it fails after the acquire timeout.
     async fn conn(&self) -> Result<PooledConnection<'_, AsyncPgConnection>, StoreError> {
-        self.pool.get().await.map_err(|e| match e {
-            bb8::RunError::User(PoolError::ConnectionError(e)) => StoreError::Connection(e),
-            bb8::RunError::User(PoolError::QueryError(e)) => StoreError::Query(e),
-            bb8::RunError::TimedOut => StoreError::Unavailable(format!(
-                "no connection within {:?}",
-                self.options.acquire_timeout
-            )),
-        })
+        let waiting = self.health.waiting.fetch_add(1, Ordering::Relaxed) + 1;
+        let _waiting = Waiting(&self.health.waiting);
+        if waiting > self.options.max_waiting.max(1) {
+            return Err(StoreError::Busy(waiting - 1));
+        }
+        let started = tokio::time::Instant::now();
+        loop {
+            match self.pool.get().await {
+                Ok(conn) => return Ok(conn),
+                Err(bb8::RunError::User(PoolError::ConnectionError(e))) => {
+                    return Err(StoreError::Connection(e));
+                }
+                Err(bb8::RunError::User(PoolError::QueryError(e))) => {
+                    return Err(StoreError::Query(e));
+                }
+                Err(bb8::RunError::TimedOut) => {
+                    // Busy, not down: every connection is in use and the database answers.
+                    let busy = self.health.up.load(Ordering::Relaxed)
+                        && self.pool.state().connections > 0;
+                    if busy && started.elapsed() < self.options.busy_timeout {
+                        continue;
+                    }
+                    return Err(StoreError::Unavailable(format!(
+                        "no connection within {:?}",
+                        started.elapsed()
+                    )));
+                }
+            }
+        }
     }
 
-    /// `work`, bounded by the query timeout.
-    async fn timed<T>(
+    /// `work` on a pooled connection; the query timeout bounds `work`, not the wait for the
+    /// connection (see [`PgDirectory::conn`]).
+    async fn with_conn<T>(
         &self,
-        work: impl Future<Output = Result<T, StoreError>>,
+        work: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let mut conn = self.conn().await?;
         let timeout = self.options.query_timeout;
-        tokio::time::timeout(timeout, work)
+        let result = tokio::time::timeout(timeout, work(&mut conn))
             .await
-            .unwrap_or(Err(StoreError::Timeout(timeout)))
+            .unwrap_or(Err(StoreError::Timeout(timeout)));
+        if result.is_ok() {
+            self.health.up.store(true, Ordering::Relaxed);
+        }
+        result
     }
 
     /// One `SELECT 1` round trip, bounded by the query timeout: is the database reachable?
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.timed(async {
-            let mut conn = self.conn().await?;
-            diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+        self.with_conn(async |conn| {
+            diesel::sql_query("SELECT 1").execute(&mut *conn).await?;
             Ok(())
         })
         .await
@@ -179,9 +254,7 @@ impl PgDirectory {
         let Some(uid) = parse_user_id(user_id) else {
             return Ok(false);
         };
-        let changed = self
-            .timed(async {
-                let mut conn = self.conn().await?;
+        let changed = self.with_conn(async |conn| {
                 let changed = diesel::sql_query(
                     r#"UPDATE "User" SET "fcmToken" = "fcmToken" - $2
                        WHERE "id" = $1 AND jsonb_typeof("fcmToken") = 'array'
@@ -189,7 +262,7 @@ impl PgDirectory {
                 )
                 .bind::<diesel::sql_types::Int4, _>(uid)
                 .bind::<diesel::sql_types::Text, _>(token)
-                .execute(&mut conn)
+                .execute(&mut *conn)
                 .await?;
                 Ok(changed)
             })
@@ -203,8 +276,7 @@ impl PgDirectory {
         conversation_id: &str,
         user_id: Option<i32>,
     ) -> Result<Vec<MemberRow>, StoreError> {
-        self.timed(async {
-            let mut conn = self.conn().await?;
+        self.with_conn(async |conn| {
             let mut query = cm::table
                 .left_join(users::table.on(users::id.nullable().eq(cm::user_id)))
                 .left_join(conv::table.on(conv::id.eq(cm::conversation_id)))
@@ -224,7 +296,7 @@ impl PgDirectory {
             if let Some(uid) = user_id {
                 query = query.filter(cm::user_id.eq(uid)).limit(1);
             }
-            Ok(query.load::<MemberRow>(&mut conn).await?)
+            Ok(query.load::<MemberRow>(&mut *conn).await?)
         })
         .await
     }
@@ -336,40 +408,8 @@ impl Directory for PgDirectory {
         if conversation_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(String, Option<String>, Option<String>)> = self
-            .timed(async {
-                let mut conn = self.conn().await?;
-                let rows = cm::table
-                    .left_join(conv::table.on(conv::id.eq(cm::conversation_id)))
-                    .filter(cm::user_id.eq(uid))
-                    .filter(cm::conversation_id.eq_any(conversation_ids))
-                    .filter(diesel::dsl::not(cm::is_deleted))
-                    .select((
-                        cm::conversation_id,
-                        conv::name.nullable(),
-                        conv::avatar.nullable(),
-                    ))
-                    .distinct()
-                    .load(&mut conn)
-                    .await?;
-                Ok(rows)
-            })
-            .await?;
-        // In the order asked for (as the embedded directory answers).
-        let mut records: Vec<ConversationRecord> = Vec::with_capacity(rows.len());
-        for wanted in conversation_ids {
-            if records.iter().any(|r| &r.id == wanted) {
-                continue;
-            }
-            if let Some((id, name, avatar)) = rows.iter().find(|(id, _, _)| id == wanted) {
-                records.push(ConversationRecord {
-                    id: id.clone(),
-                    name: name.clone(),
-                    avatar: avatar.clone(),
-                });
-            }
-        }
-        Ok(records)
+        self.coalesced_member_conversations(uid, conversation_ids)
+            .await
     }
 }
 
