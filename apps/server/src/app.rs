@@ -51,6 +51,8 @@ pub struct App {
     pub event_latency: HashMap<&'static str, metrics::Histogram>,
     /// Cluster mode (`--redis-url`): this node's link to the others.
     pub cluster: Option<Arc<crate::cluster_link::ClusterLink>>,
+    /// Runs the roster reads that keep active-call lookups answerable from memory.
+    pub rosters: crate::rosters::Rosters,
     /// Server-side recordings (`--recording-dir`).
     pub recordings: crate::recording::Recordings,
 }

@@ -175,6 +175,19 @@ pub struct Config {
     /// Requests fail with an error after it while the database is unreachable.
     #[arg(long, env = "HUDDLE_DB_TIMEOUT_MS", default_value_t = 2_000)]
     pub db_timeout_ms: u64,
+    /// Overload limit: while the database answers, requests wait for a pooled connection
+    /// (queue) as long as fewer than this many wait; past it they are shed with
+    /// "Server busy, try again". A busy database is never reported as unavailable.
+    #[arg(long, env = "HUDDLE_DB_MAX_WAITING", default_value_t = 100_000)]
+    pub db_max_waiting: usize,
+    /// Longest wait (ms) for a pooled connection while the database answers but every
+    /// connection is in use.
+    #[arg(long, env = "HUDDLE_DB_BUSY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub db_busy_timeout_ms: u64,
+    /// Do not LISTEN for membership changes: every active-call lookup then queries the
+    /// database (as before the `member_notify` migration; for comparison).
+    #[arg(long, env = "HUDDLE_NO_MEMBER_LISTENER")]
+    pub no_member_listener: bool,
     /// Firebase service-account JSON file; push notifications are disabled without it.
     #[arg(long, env = "HUDDLE_FCM_SERVICE_ACCOUNT")]
     pub fcm_service_account: Option<PathBuf>,

@@ -31,6 +31,7 @@ pub mod push;
 pub mod quality;
 pub mod rate;
 pub mod recording;
+pub mod rosters;
 pub mod socket;
 pub mod speakers;
 pub mod transport_health;
@@ -255,6 +256,14 @@ impl HuddleBuilder {
                 .clone()
                 .map(|pg| Arc::new(pg) as Arc<dyn Directory>)
         });
+        // The membership feed: the built-in directory never changes; PostgreSQL notifies.
+        let feed = match (&supplied, &database, config.database()) {
+            (None, _, _) => Feed::Static,
+            (Some(_), Some(_), Some(url)) if !config.no_member_listener => {
+                Feed::Listen(url.to_owned())
+            }
+            _ => Feed::None,
+        };
         let (directory, demo): (Arc<dyn Directory>, serde_json::Value) = match supplied {
             Some(d) => (d, json!({"users": [], "conversations": []})),
             None => {
@@ -345,6 +354,7 @@ impl HuddleBuilder {
             history,
             event_latency,
             cluster,
+            rosters: rosters::Rosters::new(weak.clone()),
             recordings: recording::Recordings::new(recording::RecordingConfig {
                 dir: config.recording_dir.clone(),
                 ffmpeg: config.ffmpeg.clone(),
@@ -354,6 +364,19 @@ impl HuddleBuilder {
             }),
         });
         recording::run(&app);
+        match feed {
+            Feed::Static => app.state.lock().membership_feed_up(),
+            Feed::Listen(url) => {
+                tokio::spawn(rosters::listen_loop(
+                    Arc::downgrade(&app),
+                    url,
+                    db_timeout(&config),
+                ));
+            }
+            Feed::None => tracing::info!(
+                "no membership feed: active calls are looked up in the directory each time"
+            ),
+        }
         if let Some(link) = &app.cluster {
             link.run(Arc::downgrade(&app), hub);
         }
@@ -427,6 +450,17 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What keeps the active rooms' rosters true (see [`rosters`]).
+enum Feed {
+    /// The built-in directory: memberships never change.
+    Static,
+    /// PostgreSQL: listen for the membership triggers' notifications at this URL.
+    Listen(String),
+    /// A directory supplied by the host (or the listener disabled): no feed, every lookup
+    /// queries the directory.
+    None,
+}
+
 /// Database timeout from the configuration.
 fn db_timeout(config: &Config) -> Duration {
     Duration::from_millis(config.db_timeout_ms.max(1))
@@ -450,6 +484,8 @@ async fn open_database(config: &Config, url: &str) -> anyhow::Result<PgDirectory
             connect_timeout: timeout,
             acquire_timeout: timeout,
             query_timeout: timeout.saturating_mul(2),
+            max_waiting: config.db_max_waiting.max(1),
+            busy_timeout: Duration::from_millis(config.db_busy_timeout_ms.max(1)),
         },
     ))
 }

@@ -51,8 +51,8 @@ pub use memory_directory::{DirectoryData, MemoryDirectory};
 pub use mesh::{DEFAULT_MESH_MAX_PARTICIPANTS, MeshParticipant, MeshRoom, MeshRooms};
 pub use quality::{EXCELLENT_MIN_SCORE, GOOD_MIN_SCORE, QualityInputs, quality_of};
 pub use recording::{RecordableProducer, RecordingStart};
-pub use rosters::{MemoryAnswer, RosterRead, RosterTicket};
 pub use room::{ConsumeTarget, Participant, ProducerMeta, ProducerView, Room, TransportSlot};
+pub use rosters::{MemoryAnswer, RosterRead, RosterTicket};
 pub use state::PeerLimits;
 pub use state::{CallState, CallUpdatePoll, DirectInvite, JoinRoom, Limits, RemotePresence, Stats};
 

@@ -156,20 +156,30 @@ impl<M: Media> CallState<M> {
             room.roster.reading = true;
             return true;
         }
-        if let Some(read) = read
-            && ticket.generation.is_some()
-            && ticket.generation == up
-        {
-            room.members = read.members;
-            room.conversation = read.conversation;
-            room.roster.trusted = up;
+        let Some(read) = read else {
+            return false;
+        };
+        if up.is_none() {
+            return false;
         }
+        if ticket.generation != up {
+            // Read under an older feed: changes since may be missing from it.
+            room.roster.reading = true;
+            return true;
+        }
+        room.members = read.members;
+        room.conversation = read.conversation;
+        room.roster.trusted = up;
         false
     }
 
     /// The roster status of a room created from a read taken with `ticket` (`None`: its
     /// member list is not a full roster read).
-    pub(crate) fn new_room_roster(&mut self, id: &str, ticket: Option<RosterTicket>) -> RosterStatus {
+    pub(crate) fn new_room_roster(
+        &mut self,
+        id: &str,
+        ticket: Option<RosterTicket>,
+    ) -> RosterStatus {
         let trusted = ticket.filter(|t| {
             t.generation.is_some() && t.generation == self.feed.up && t.changes == self.feed.changes
         });

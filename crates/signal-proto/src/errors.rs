@@ -36,7 +36,11 @@ pub const SERVER_BUSY: &str = "Server busy, try again";
 /// The error string for a directory failure: [`SERVER_BUSY`] when the request was shed
 /// because of load, else [`DIRECTORY_UNAVAILABLE`].
 pub fn directory(busy: bool) -> &'static str {
-    if busy { SERVER_BUSY } else { DIRECTORY_UNAVAILABLE }
+    if busy {
+        SERVER_BUSY
+    } else {
+        DIRECTORY_UNAVAILABLE
+    }
 }
 /// Huddle addition: invalid payload prefix; the detail follows after ": ".
 pub const INVALID_PAYLOAD: &str = "Invalid payload";

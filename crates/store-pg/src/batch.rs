@@ -13,8 +13,9 @@ use crate::{PgDirectory, StoreError};
 use call_domain::{ConversationRecord, DirectoryError};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::oneshot;
 
 /// Batches running at once (each holds one pooled connection while its query runs).
@@ -36,6 +37,8 @@ struct Lookup {
 #[derive(Default)]
 pub(crate) struct Lookups {
     state: Mutex<Queue>,
+    /// Queries run so far.
+    queries: AtomicU64,
 }
 
 #[derive(Default)]
@@ -84,6 +87,12 @@ impl PgDirectory {
         })
     }
 
+    /// Queries the coalesced active-call lookups have run so far (each answers every lookup
+    /// queued when it started, up to [`MAX_BATCH`]).
+    pub fn lookup_queries(&self) -> u64 {
+        AtomicU64::load(&self.lookups.queries, Ordering::Relaxed)
+    }
+
     /// Runs batches until the queue is empty.
     async fn run_batches(&self) {
         loop {
@@ -101,11 +110,13 @@ impl PgDirectory {
                 .iter()
                 .flat_map(|l| l.conversations.iter().map(String::as_str))
                 .collect();
-            let result = self.batch_rows(&users, &wanted).await;
+            self.lookups.queries.fetch_add(1, Ordering::Relaxed);
+            let rows = self.batch_rows(&users, &wanted).await;
+            let result = rows.as_ref().map(|rows| index(rows));
             for lookup in batch {
                 let answer = match &result {
                     Ok(rows) => Ok(records_for(&lookup, rows)),
-                    Err(e) => Err(e.clone()),
+                    Err(e) => Err((*e).clone()),
                 };
                 // The requester may be gone (its socket closed): nothing to do then.
                 let _ = lookup.reply.send(answer);
@@ -142,18 +153,22 @@ impl PgDirectory {
     }
 }
 
+/// A batch's rows by (user, conversation).
+fn index(rows: &[Row]) -> HashMap<(i32, &str), &Row> {
+    rows.iter()
+        .filter_map(|row| Some(((row.0?, row.1.as_str()), row)))
+        .collect()
+}
+
 /// The answer of `lookup` from a batch's rows: its conversations it is a member of, in the
 /// order it asked for them, each once.
-fn records_for(lookup: &Lookup, rows: &[Row]) -> Vec<ConversationRecord> {
+fn records_for(lookup: &Lookup, rows: &HashMap<(i32, &str), &Row>) -> Vec<ConversationRecord> {
     let mut records: Vec<ConversationRecord> = Vec::new();
     for wanted in &lookup.conversations {
         if records.iter().any(|r| &r.id == wanted) {
             continue;
         }
-        if let Some((_, id, name, avatar)) = rows
-            .iter()
-            .find(|(user, id, _, _)| *user == Some(lookup.user) && id == wanted)
-        {
+        if let Some((_, id, name, avatar)) = rows.get(&(lookup.user, wanted.as_str())) {
             records.push(ConversationRecord {
                 id: id.clone(),
                 name: name.clone(),

@@ -170,7 +170,8 @@ impl PgDirectory {
         limit: usize,
     ) -> Result<Vec<CallRecord>, StoreError> {
         let limit = page_size(limit);
-        let (calls, participations) = self.with_conn(async |conn| {
+        let (calls, participations) = self
+            .with_conn(async |conn| {
                 let calls: Vec<CallRow> = hc::table
                     .filter(hc::conversation_id.eq(conversation_id))
                     .order((hc::started_at.desc(), hc::id.desc()))
@@ -233,7 +234,8 @@ impl PgDirectory {
         limit: usize,
     ) -> Result<Vec<DirectCallRecord>, StoreError> {
         let limit = page_size(limit);
-        let rows: Vec<DirectCallRow> = self.with_conn(async |conn| {
+        let rows: Vec<DirectCallRow> = self
+            .with_conn(async |conn| {
                 let rows = hd::table
                     .filter(hd::caller_id.eq(user_id).or(hd::callee_id.eq(user_id)))
                     .order((hd::started_at.desc(), hd::id.desc()))

@@ -25,8 +25,8 @@ mod schema;
 pub mod test_support;
 
 pub use error::StoreError;
-pub use listen::{MEMBERS_CHANNEL, MemberChange, MemberListener};
 pub use history::MAX_CALLS_PAGE;
+pub use listen::{MEMBERS_CHANNEL, MemberChange, MemberListener};
 
 use async_trait::async_trait;
 use call_domain::{ConversationRecord, Directory, DirectoryError, MemberView, Roster, UserRecord};
@@ -152,17 +152,15 @@ impl PgDirectory {
             let url = url.to_owned();
             let health = setup_health.clone();
             Box::pin(async move {
-                let result = match tokio::time::timeout(
-                    connect_timeout,
-                    AsyncPgConnection::establish(&url),
-                )
-                .await
-                {
-                    Ok(result) => result,
-                    Err(_) => Err(diesel::ConnectionError::BadConnection(format!(
-                        "connecting timed out after {connect_timeout:?}"
-                    ))),
-                };
+                let result =
+                    match tokio::time::timeout(connect_timeout, AsyncPgConnection::establish(&url))
+                        .await
+                    {
+                        Ok(result) => result,
+                        Err(_) => Err(diesel::ConnectionError::BadConnection(format!(
+                            "connecting timed out after {connect_timeout:?}"
+                        ))),
+                    };
                 health.up.store(result.is_ok(), Ordering::Relaxed);
                 result
             })
@@ -208,7 +206,7 @@ impl PgDirectory {
                 }
                 Err(bb8::RunError::TimedOut) => {
                     // Busy, not down: every connection is in use and the database answers.
-                    let busy = self.health.up.load(Ordering::Relaxed)
+                    let busy = AtomicBool::load(&self.health.up, Ordering::Relaxed)
                         && self.pool.state().connections > 0;
                     if busy && started.elapsed() < self.options.busy_timeout {
                         continue;
@@ -254,7 +252,8 @@ impl PgDirectory {
         let Some(uid) = parse_user_id(user_id) else {
             return Ok(false);
         };
-        let changed = self.with_conn(async |conn| {
+        let changed = self
+            .with_conn(async |conn| {
                 let changed = diesel::sql_query(
                     r#"UPDATE "User" SET "fcmToken" = "fcmToken" - $2
                        WHERE "id" = $1 AND jsonb_typeof("fcmToken") = 'array'

@@ -78,9 +78,12 @@ impl MemberListener {
     /// One `SELECT 1` round trip within `timeout`: a connection that no longer answers (a
     /// half-open TCP connection delivers no notifications and no error) is reported.
     pub async fn check(&mut self, timeout: Duration) -> Result<(), StoreError> {
-        tokio::time::timeout(timeout, diesel::sql_query("SELECT 1").execute(&mut self.conn))
-            .await
-            .map_err(|_| StoreError::Timeout(timeout))??;
+        tokio::time::timeout(
+            timeout,
+            diesel::sql_query("SELECT 1").execute(&mut self.conn),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout(timeout))??;
         Ok(())
     }
 }

@@ -389,3 +389,218 @@ async fn migrate_against_a_dead_server_is_an_error() {
         .unwrap_err();
     assert!(err.to_string().contains("connection"), "{err}");
 }
+
+/// Every committed membership change (and a conversation's rename) is notified with its
+/// conversation id; a rolled-back one is not; `TRUNCATE` notifies every conversation.
+#[tokio::test]
+async fn membership_changes_are_notified() {
+    use store_pg::{MemberChange, MemberListener};
+    let (url, _dir) = seeded("notify").await;
+    let mut listener = MemberListener::connect(&url, T).await.unwrap();
+    let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+    let exec = async |conn: &mut AsyncPgConnection, sql: &str| {
+        diesel_async::SimpleAsyncConnection::batch_execute(conn, sql)
+            .await
+            .unwrap();
+    };
+    let next = async |l: &mut MemberListener| l.next(Duration::from_millis(500)).await.unwrap();
+
+    exec(&mut conn, r#"UPDATE "ConversationMember" SET "isDeleted" = true WHERE "conversationId" = 'c1' AND "userId" = 2"#).await;
+    assert_eq!(
+        next(&mut listener).await,
+        Some(MemberChange::Conversation("c1".into()))
+    );
+    exec(
+        &mut conn,
+        r#"INSERT INTO "ConversationMember" ("conversationId", "userId") VALUES ('c2', 1)"#,
+    )
+    .await;
+    assert_eq!(
+        next(&mut listener).await,
+        Some(MemberChange::Conversation("c2".into()))
+    );
+    exec(
+        &mut conn,
+        r#"DELETE FROM "ConversationMember" WHERE "conversationId" = 'c3'"#,
+    )
+    .await;
+    assert_eq!(
+        next(&mut listener).await,
+        Some(MemberChange::Conversation("c3".into()))
+    );
+    exec(
+        &mut conn,
+        r#"UPDATE "Conversation" SET "name" = 'Renamed' WHERE "id" = 'c2'"#,
+    )
+    .await;
+    assert_eq!(
+        next(&mut listener).await,
+        Some(MemberChange::Conversation("c2".into()))
+    );
+    // Moving a membership to another conversation names both.
+    exec(&mut conn, r#"UPDATE "ConversationMember" SET "conversationId" = 'c2' WHERE "conversationId" = 'c1' AND "userId" = 1"#).await;
+    let mut moved = vec![next(&mut listener).await, next(&mut listener).await];
+    moved.sort_by_key(|c| format!("{c:?}"));
+    assert_eq!(
+        moved,
+        [
+            Some(MemberChange::Conversation("c1".into())),
+            Some(MemberChange::Conversation("c2".into()))
+        ]
+    );
+    // Rolled back: nothing; the listener is still alive.
+    exec(&mut conn, r#"BEGIN; INSERT INTO "ConversationMember" ("conversationId", "userId") VALUES ('c1', 5); ROLLBACK;"#).await;
+    assert_eq!(next(&mut listener).await, None);
+    listener.check(T).await.unwrap();
+    // A user's other columns are not a membership change.
+    exec(
+        &mut conn,
+        r#"UPDATE "User" SET "name" = 'Al' WHERE "id" = 1"#,
+    )
+    .await;
+    assert_eq!(next(&mut listener).await, None);
+    exec(&mut conn, r#"TRUNCATE "ConversationMember""#).await;
+    assert_eq!(next(&mut listener).await, Some(MemberChange::All));
+}
+
+/// A listener whose backend is terminated reports it (changes may be missed from then on).
+#[tokio::test]
+async fn a_lost_listener_connection_is_reported() {
+    use store_pg::MemberListener;
+    let cluster = PgCluster::shared().unwrap();
+    let (url, _dir) = seeded("listenlost").await;
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    let mut listener = MemberListener::connect(&url, T).await.unwrap();
+    cluster.terminate_connections(&db).await.unwrap();
+    let deadline = Instant::now() + T;
+    loop {
+        let lost = match listener.next(Duration::from_millis(200)).await {
+            Err(_) => true,
+            Ok(Some(change)) => panic!("unexpected {change:?}"),
+            Ok(None) => listener.check(Duration::from_secs(1)).await.is_err(),
+        };
+        if lost {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lost connection was not reported"
+        );
+    }
+}
+
+/// Concurrent active-call lookups share a handful of queries, and each gets its own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_lookups_are_coalesced() {
+    let (_, dir) = seeded("coalesce").await;
+    let asks: Vec<(&str, Vec<String>)> = (0..600)
+        .map(|i| {
+            let user = ["1", "2", "3", "4", "5", "x"][i % 6];
+            let convs: Vec<String> = match i % 4 {
+                0 => vec!["c1".into(), "c2".into()],
+                1 => vec!["c2".into(), "c1".into(), "c3".into()],
+                2 => vec!["c3".into()],
+                _ => vec!["c2".into(), "nope".into(), "c2".into()],
+            };
+            (user, convs)
+        })
+        .collect();
+    // The answers one by one.
+    let mut expected = Vec::new();
+    for (user, convs) in &asks {
+        expected.push(dir.member_conversations(user, convs).await.unwrap());
+    }
+    let before = dir.lookup_queries();
+    let answers = futures::future::join_all(
+        asks.iter()
+            .map(|(user, convs)| dir.member_conversations(user, convs)),
+    )
+    .await;
+    let queries = dir.lookup_queries() - before;
+    for (i, (answer, expected)) in answers.into_iter().zip(&expected).enumerate() {
+        assert_eq!(&answer.unwrap(), expected, "lookup {i}: {:?}", asks[i]);
+    }
+    assert!(
+        expected.iter().any(|e| e.len() == 2) && expected.iter().any(Vec::is_empty),
+        "the cases differ"
+    );
+    eprintln!("600 concurrent lookups: {queries} queries");
+    assert!(
+        queries <= 12,
+        "{queries} queries for 600 concurrent lookups"
+    );
+}
+
+/// Holds an ACCESS EXCLUSIVE lock on "ConversationMember" for `hold`, so that queries on it
+/// (and so the pooled connections running them) wait.
+async fn hold_member_lock(url: &str, hold: Duration) -> tokio::task::JoinHandle<()> {
+    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut conn,
+        r#"BEGIN; LOCK TABLE "ConversationMember" IN ACCESS EXCLUSIVE MODE;"#,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(async move {
+        tokio::time::sleep(hold).await;
+        diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, "COMMIT")
+            .await
+            .unwrap();
+    })
+}
+
+/// A busy pool is not a database outage: requests wait for a connection (longer than the
+/// acquire timeout) and all succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_pool_queues_instead_of_failing() {
+    let (url, _) = seeded("busy").await;
+    let dir = PgDirectory::connect(
+        &url,
+        PgOptions {
+            max_connections: 1,
+            acquire_timeout: Duration::from_millis(200),
+            ..PgOptions::default()
+        },
+    );
+    assert!(dir.member("c1", "1").await.unwrap().is_some());
+    let release = hold_member_lock(&url, Duration::from_millis(1200)).await;
+    let started = Instant::now();
+    let answers = futures::future::join_all((0..8).map(|_| dir.member("c1", "1"))).await;
+    let took = started.elapsed();
+    release.await.unwrap();
+    for answer in answers {
+        assert!(answer.unwrap().is_some());
+    }
+    assert!(
+        took >= Duration::from_millis(1000),
+        "they waited for the lock ({took:?})"
+    );
+}
+
+/// Past the overload limit, requests are shed with a *busy* error, not "unavailable"; the
+/// others are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_overload_limit_requests_are_shed_as_busy() {
+    let (url, _) = seeded("overload").await;
+    let dir = PgDirectory::connect(
+        &url,
+        PgOptions {
+            max_connections: 1,
+            acquire_timeout: Duration::from_millis(200),
+            max_waiting: 3,
+            ..PgOptions::default()
+        },
+    );
+    assert!(dir.member("c1", "1").await.unwrap().is_some());
+    let release = hold_member_lock(&url, Duration::from_millis(800)).await;
+    let answers = futures::future::join_all((0..8).map(|_| dir.member("c1", "1"))).await;
+    release.await.unwrap();
+    let shed = answers.iter().filter(|a| a.is_err()).count();
+    for answer in &answers {
+        match answer {
+            Ok(found) => assert!(found.is_some()),
+            Err(e) => assert!(e.is_busy(), "{e}"),
+        }
+    }
+    assert_eq!(shed, 4, "8 requests: one runs, 3 may wait: {answers:?}");
+}

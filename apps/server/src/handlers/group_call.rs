@@ -48,7 +48,7 @@ pub async fn initiate(app: &App, sid: &str, data: Value, ack: Ack) {
     let roster = match app.directory.roster(&conversation_id).await {
         Ok(Some(r)) => r,
         Ok(None) => return error_to(app, sid, ack, CallError::NotInGroup.to_string()),
-        Err(_) => return error_to(app, sid, ack, errors::DIRECTORY_UNAVAILABLE.into()),
+        Err(e) => return error_to(app, sid, ack, errors::directory(e.is_busy()).into()),
     };
     let effects = app
         .state

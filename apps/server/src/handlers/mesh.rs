@@ -70,7 +70,7 @@ async fn join(r: Responder<'_>, data: Value) {
     let member = match r.app.directory.member(&room_id, &user).await {
         Ok(Some(view)) => view.user,
         Ok(None) => return r.fail(CallError::NotInGroup),
-        Err(_) => return r.fail(errors::DIRECTORY_UNAVAILABLE),
+        Err(e) => return r.fail(errors::directory(e.is_busy())),
     };
     let info = r.app.display.participant_info(&member);
     let joined =
@@ -117,7 +117,7 @@ async fn invite(r: Responder<'_>, data: Value) {
     let roster = match r.app.directory.roster(&room_id).await {
         Ok(Some(roster)) => roster,
         Ok(None) => return r.fail(CallError::NotInGroup),
-        Err(_) => return r.fail(errors::DIRECTORY_UNAVAILABLE),
+        Err(e) => return r.fail(errors::directory(e.is_busy())),
     };
     let targets = req.targets();
     let invited = r.app.state.lock().mesh_invite(

@@ -3,8 +3,8 @@
 use super::{reply, reply_error};
 use crate::ack::Ack;
 use crate::app::App;
-use call_domain::CallError;
 use call_domain::Directory as _;
+use call_domain::{CallError, MemoryAnswer};
 use serde_json::Value;
 use signal_proto::errors;
 use signal_proto::requests::JoinRequest;
@@ -13,7 +13,8 @@ use signal_proto::server_events::GroupCallError;
 use socketioxide::socket::DisconnectReason;
 
 /// `join(userId)`: bind the socket to the user; then, memory first, tell it about active
-/// calls of its conversations (no directory query when no call is active anywhere).
+/// calls of its conversations (no directory query when no call is active anywhere, nor when
+/// every active room's roster is kept true by the membership feed).
 pub async fn join(app: &App, sid: &str, data: Value, ack: Ack) {
     let user = match JoinRequest::decode(data) {
         Ok(u) => u,
@@ -22,19 +23,15 @@ pub async fn join(app: &App, sid: &str, data: Value, ack: Ack) {
     if !app.may_act_as(sid, &user) {
         return reply_error(ack, errors::IDENTITY_MISMATCH);
     }
-    let active = {
+    let known = {
         let mut st = app.state.lock();
         st.join(sid, &user);
-        st.active_room_ids()
+        st.active_calls_from_memory(&user)
     };
     app.io.bind_user(sid, &user);
-    let active = with_remote_rooms(app, active);
     tracing::info!(user = %user, "joined");
     reply(ack, &SuccessResponse::OK);
-    if active.is_empty() {
-        return;
-    }
-    match active_calls(app, &user, active).await {
+    match active_calls(app, &user, known).await {
         Ok(calls) => {
             let effect = app.state.lock().active_calls_event(sid, calls);
             app.apply(effect.into_iter().collect());
@@ -43,16 +40,21 @@ pub async fn join(app: &App, sid: &str, data: Value, ack: Ack) {
     }
 }
 
+/// `user`'s active calls: those memory answers for, plus a directory lookup of the active
+/// rooms it cannot answer for (rooms without a trusted roster, rooms of other nodes).
 async fn active_calls(
     app: &App,
     user: &str,
-    active: Vec<String>,
+    known: MemoryAnswer,
 ) -> Result<Vec<ActiveCall>, call_domain::DirectoryError> {
-    if active.is_empty() {
-        return Ok(Vec::new());
+    let MemoryAnswer { mut calls, unknown } = known;
+    let unknown = with_remote_rooms(app, unknown);
+    if unknown.is_empty() {
+        return Ok(calls);
     }
-    let records = app.directory.member_conversations(user, &active).await?;
-    let mut calls = app.state.lock().active_calls(&records, &app.display);
+    let records = app.directory.member_conversations(user, &unknown).await?;
+    let local = app.state.lock().active_calls(&records, &app.display);
+    calls.extend(local);
     if let Some(link) = &app.cluster {
         let remote = link.remote_active_calls(&records, &app.display, &calls);
         calls.extend(remote);
@@ -75,12 +77,12 @@ fn with_remote_rooms(app: &App, mut active: Vec<String>) -> Vec<String> {
 /// `get_active_calls`: ack `{calls}` (possibly empty), or without ack the
 /// `active_group_calls` event (skipped when empty, as after `join`).
 pub async fn get_active_calls(app: &App, sid: &str, ack: Ack, has_ack: bool) {
-    let (user, active) = {
+    let known = {
         let st = app.state.lock();
-        (st.user_of(sid).map(str::to_owned), st.active_room_ids())
+        st.user_of(sid)
+            .map(|user| (user.to_owned(), st.active_calls_from_memory(user)))
     };
-    let active = with_remote_rooms(app, active);
-    let Some(user) = user else {
+    let Some((user, known)) = known else {
         if has_ack {
             return reply_error(ack, CallError::NotJoined);
         }
@@ -94,13 +96,13 @@ pub async fn get_active_calls(app: &App, sid: &str, ack: Ack, has_ack: bool) {
         }]);
         return;
     };
-    match active_calls(app, &user, active).await {
+    match active_calls(app, &user, known).await {
         Ok(calls) if has_ack => reply(ack, &ActiveCallsResponse { calls }),
         Ok(calls) => {
             let effect = app.state.lock().active_calls_event(sid, calls);
             app.apply(effect.into_iter().collect());
         }
-        Err(_) => reply_error(ack, errors::DIRECTORY_UNAVAILABLE),
+        Err(e) => reply_error(ack, errors::directory(e.is_busy())),
     }
 }
 

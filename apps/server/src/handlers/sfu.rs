@@ -36,34 +36,36 @@ macro_rules! decode_or_reply {
 /// room first); the first participant makes the call active.
 pub async fn create_room(app: &App, sid: &str, data: Value, ack: Ack) {
     let req: CreateRoomRequest = decode_or_reply!(data, ack);
-    let checked = app
-        .state
-        .lock()
-        .check_join_room(sid, req.room_id.as_deref());
-    let (user, active) = match checked {
+    let checked = {
+        let st = app.state.lock();
+        // The ticket is taken before the roster read below (see `rosters`).
+        st.check_join_room(sid, req.room_id.as_deref())
+            .map(|checked| (checked, st.roster_ticket()))
+    };
+    let ((user, active), ticket) = match checked {
         Ok(v) => v,
         Err(e) => return reply_error(ack, e),
     };
     let room_id = req.room_id.unwrap_or_default();
     // One directory round trip: the membership when the room is active (its member list is
     // cached), else the whole roster (needed to announce the call to every member).
-    let (member, conversation, members) = if active {
+    let (member, conversation, members, roster) = if active {
         match app.directory.member(&room_id, &user).await {
-            Ok(Some(view)) => (view.user, view.conversation, Vec::new()),
+            Ok(Some(view)) => (view.user, view.conversation, Vec::new(), None),
             Ok(None) => return reply_error(ack, CallError::NotInGroup),
-            Err(_) => return reply_error(ack, errors::DIRECTORY_UNAVAILABLE),
+            Err(e) => return reply_error(ack, errors::directory(e.is_busy())),
         }
     } else {
         match app.directory.roster(&room_id).await {
             Ok(Some(roster)) => match roster.member(&user).cloned() {
                 Some(member) => {
                     let members = roster.members.iter().map(|m| m.id.clone()).collect();
-                    (member, roster.conversation, members)
+                    (member, roster.conversation, members, Some(ticket))
                 }
                 None => return reply_error(ack, CallError::NotInGroup),
             },
             Ok(None) => return reply_error(ack, CallError::NotInGroup),
-            Err(_) => return reply_error(ack, errors::DIRECTORY_UNAVAILABLE),
+            Err(e) => return reply_error(ack, errors::directory(e.is_busy())),
         }
     };
     let router = match app.sfu.router_for(&room_id).await {
@@ -76,6 +78,7 @@ pub async fn create_room(app: &App, sid: &str, data: Value, ack: Ack) {
         router,
         conversation: app.display.conversation_info(&conversation),
         members,
+        roster,
     };
     // The snapshot is taken under the same lock as the join: nothing can happen between.
     let joined = {
@@ -90,6 +93,7 @@ pub async fn create_room(app: &App, sid: &str, data: Value, ack: Ack) {
         Ok(((router, effects), participants, (active_speaker, recording))) => {
             tracing::info!(room = %room_id, user = %user, "joined room");
             app.apply(effects);
+            app.rosters.start_reads();
             reply(
                 ack,
                 &CreateRoomResponse {

@@ -156,6 +156,7 @@ pub fn join_req(t: &Tracker, room: &str, user: &str, members: &[&str]) -> JoinRo
         router: t.router(),
         conversation: cinfo(room),
         members: members.iter().map(|m| (*m).to_owned()).collect(),
+        roster: None,
     }
 }
 
