@@ -88,7 +88,10 @@ async fn metrics(State(s): State<HttpState>) -> Response {
 }
 
 async fn debug_stats(State(s): State<HttpState>) -> Json<serde_json::Value> {
-    let st = s.app.state.lock().stats();
+    let (st, feed_up) = {
+        let state = s.app.state.lock();
+        (state.stats(), state.membership_feed_is_up())
+    };
     let sfu = s.app.sfu.stats().await;
     Json(json!({
         "sockets": st.sockets,
@@ -103,6 +106,8 @@ async fn debug_stats(State(s): State<HttpState>) -> Json<serde_json::Value> {
         "workers": sfu.workers,
         "perWorker": sfu.per_worker,
         "directoryQueries": s.app.directory.queries(),
+        // Whether active-call lookups are answered from memory (the membership feed is up).
+        "membershipFeed": feed_up,
         "cluster": s.app.cluster.as_ref().map(|c| c.stats(st.rooms)),
     }))
 }

@@ -46,6 +46,36 @@ impl Running {
             .unwrap();
         stats["directoryQueries"].as_u64().unwrap()
     }
+
+    /// `GET /debug/stats`'s `membershipFeed`.
+    async fn feed(&self) -> bool {
+        let stats: Value = self
+            .http
+            .get(format!("{}/debug/stats", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stats["membershipFeed"].as_bool().unwrap()
+    }
+
+    /// Waits until the membership feed is `up` (true) or down.
+    async fn wait_feed(&self, up: bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.feed().await != up {
+            assert!(
+                Instant::now() < deadline,
+                "membership feed never became {up}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn feed_up(&self) {
+        self.wait_feed(true).await;
+    }
 }
 
 /// A cluster with a migrated, seeded database, and Huddle serving it (migrating at start).
@@ -84,6 +114,12 @@ async fn start(config: impl FnOnce(&mut Config)) -> (PgCluster, String, Running)
     (cluster, db, running)
 }
 
+/// `get_active_calls` of a fresh socket of `user`.
+async fn fresh_calls(base: &str, user: &str) -> Value {
+    let mut c = joined(base, user).await;
+    c.call("get_active_calls", json!({})).await
+}
+
 async fn joined(base: &str, user: &str) -> Client {
     let mut c = Client::connect(base).await;
     let ack = c.call("join", json!(user)).await;
@@ -92,7 +128,7 @@ async fn joined(base: &str, user: &str) -> Client {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn join_costs_no_query_while_idle_and_one_while_a_call_is_active() {
+async fn join_costs_no_query_while_idle_nor_while_a_call_is_active() {
     let mock = fcm_mock::FcmMock::start().await;
     let account = tempfile_with(&mock.service_account_json());
     let (cluster, db, s) = start(|c| {
@@ -101,6 +137,7 @@ async fn join_costs_no_query_while_idle_and_one_while_a_call_is_active() {
     })
     .await;
     assert_eq!(s.queries().await, 0);
+    s.feed_up().await;
 
     // No call anywhere: join is answered from memory.
     let mut alice = joined(&s.base, "1").await;
@@ -112,7 +149,8 @@ async fn join_costs_no_query_while_idle_and_one_while_a_call_is_active() {
     assert!(ack.get("rtpCapabilities").is_some(), "createRoom: {ack}");
     assert_eq!(s.queries().await, 1);
 
-    // A call is active: join costs exactly one query (the active-calls lookup).
+    // A call is active: join is answered from the room's roster, kept true by the
+    // membership feed: no query either.
     let before = s.queries().await;
     let mut carol = joined(&s.base, "3").await;
     let calls = carol.event("active_group_calls").await;
@@ -121,15 +159,20 @@ async fn join_costs_no_query_while_idle_and_one_while_a_call_is_active() {
         calls["calls"][0]["conversationInfo"]["name"], "Team",
         "{calls}"
     );
+    let ack = carol.call("get_active_calls", json!({})).await;
+    assert_eq!(
+        ack["calls"], calls["calls"],
+        "the ack lists the same: {ack}"
+    );
+    let _dave = joined(&s.base, "4").await; // a member of nothing
+    let ack = fresh_calls(&s.base, "4").await;
+    assert_eq!(ack["calls"], json!([]), "{ack}");
     assert_eq!(
         s.queries().await,
-        before + 1,
-        "join while a call is active: 1 query"
+        before,
+        "join and get_active_calls while a call is active: 0 queries"
     );
-    let before = s.queries().await;
-    let _dave = joined(&s.base, "4").await; // a member of nothing: still one query
-    assert_eq!(s.queries().await, before + 1);
-    assert_eq!(s.handle.directory_queries(), before + 1);
+    assert_eq!(s.handle.directory_queries(), before);
 
     // Ringing c2 from Bob's conversation with Alice: push to the other member (Bob) through
     // FCM; his unregistered token is removed from the database.
@@ -297,4 +340,198 @@ async fn finished_calls_are_recorded_and_listed_by_the_admin_api() {
     let status = s.http.get(&url).send().await.unwrap().status();
     assert_eq!(status, 401);
     let _ = &s.handle;
+}
+
+/// The conversation ids `user`'s `get_active_calls` lists (on the given socket).
+async fn listed(c: &mut Client) -> Vec<String> {
+    let ack = c.call("get_active_calls", json!({})).await;
+    ack["calls"]
+        .as_array()
+        .unwrap_or_else(|| panic!("get_active_calls: {ack}"))
+        .iter()
+        .map(|c| c["conversationId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Polls `c`'s active calls until they are `want` (at most 2 s); returns how long it took.
+async fn until_listed(c: &mut Client, want: &[&str]) -> Duration {
+    let started = Instant::now();
+    loop {
+        let got = listed(c).await;
+        if got == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "still {got:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A member removed from the conversation during a call stops seeing it at once (within the
+/// notification's delay), a member added sees it, and a rename shows; lookups stay memory-only
+/// once the changed roster is read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_changes_during_a_call_are_seen_at_once() {
+    let (cluster, db, s) = start(|_| {}).await;
+    s.feed_up().await;
+    let mut alice = joined(&s.base, "1").await;
+    let ack = alice.call("createRoom", json!({"roomId": "c1"})).await;
+    assert!(ack.get("rtpCapabilities").is_some(), "createRoom: {ack}");
+    let mut bob = joined(&s.base, "2").await;
+    let mut dave = joined(&s.base, "4").await;
+    assert_eq!(listed(&mut bob).await, ["c1"]);
+    assert!(listed(&mut dave).await.is_empty());
+
+    cluster
+        .batch(
+            &db,
+            r#"UPDATE "ConversationMember" SET "isDeleted" = true WHERE "conversationId" = 'c1' AND "userId" = 2"#,
+        )
+        .await
+        .unwrap();
+    let took = until_listed(&mut bob, &[]).await;
+    eprintln!("removal seen after {took:?}");
+    cluster
+        .batch(
+            &db,
+            r#"INSERT INTO "ConversationMember" ("conversationId", "userId") VALUES ('c1', 4);
+               UPDATE "Conversation" SET "name" = 'Renamed team' WHERE "id" = 'c1'"#,
+        )
+        .await
+        .unwrap();
+    let took = until_listed(&mut dave, &["c1"]).await;
+    eprintln!("addition seen after {took:?}");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let ack = dave.call("get_active_calls", json!({})).await;
+        if ack["calls"][0]["conversationInfo"]["name"] == "Renamed team" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rename not seen: {ack}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Settled: lookups are answered from memory again, and never flap back.
+    let before = s.queries().await;
+    for _ in 0..20 {
+        assert!(listed(&mut bob).await.is_empty());
+        assert_eq!(listed(&mut dave).await, ["c1"]);
+    }
+    assert_eq!(
+        s.queries().await,
+        before,
+        "no query once the roster is read"
+    );
+    s.handle.shutdown().await;
+}
+
+/// While the membership listener is down, lookups query the database (and so stay correct);
+/// once it is back, they are answered from memory again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_membership_listener_falls_back_to_queries() {
+    let (cluster, db, s) = start(|_| {}).await;
+    s.feed_up().await;
+    let mut alice = joined(&s.base, "1").await;
+    let ack = alice.call("createRoom", json!({"roomId": "c1"})).await;
+    assert!(ack.get("rtpCapabilities").is_some(), "createRoom: {ack}");
+    let mut bob = joined(&s.base, "2").await;
+    assert_eq!(listed(&mut bob).await, ["c1"]);
+
+    // Block the listener's reconnection (the database refuses new connections), then kill
+    // its backend: the feed is down.
+    cluster
+        .batch(
+            "postgres",
+            &format!(r#"ALTER DATABASE "{db}" WITH ALLOW_CONNECTIONS false"#),
+        )
+        .await
+        .unwrap();
+    cluster
+        .batch(
+            "postgres",
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{db}' AND query LIKE 'LISTEN%'"
+            ),
+        )
+        .await
+        .unwrap();
+    s.wait_feed(false).await;
+    // The pooled connections still work: changes now are seen through queries.
+    cluster
+        .batch(
+            "postgres",
+            &format!(r#"ALTER DATABASE "{db}" WITH ALLOW_CONNECTIONS true"#),
+        )
+        .await
+        .unwrap();
+    let before = s.queries().await;
+    assert_eq!(listed(&mut bob).await, ["c1"]);
+    assert!(s.queries().await > before, "looked up in the database");
+
+    // Back: memory again once every active room's roster is read again.
+    s.feed_up().await;
+    cluster
+        .batch(
+            &db,
+            r#"UPDATE "ConversationMember" SET "isDeleted" = true WHERE "conversationId" = 'c1' AND "userId" = 2"#,
+        )
+        .await
+        .unwrap();
+    until_listed(&mut bob, &[]).await;
+    let before = s.queries().await;
+    for _ in 0..10 {
+        assert!(listed(&mut bob).await.is_empty());
+    }
+    assert_eq!(
+        s.queries().await,
+        before,
+        "memory again after the listener is back"
+    );
+    s.handle.shutdown().await;
+}
+
+/// A reconnect storm of lookups while the roster cannot be trusted (no membership listener):
+/// every request is answered, none refused, with a handful of coalesced queries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_lookups_without_the_listener_is_answered_in_full() {
+    let (_cluster, _db, s) = start(|c| {
+        c.no_member_listener = true;
+        c.db_max_connections = 2;
+        c.max_events_per_second = 0;
+    })
+    .await;
+    assert!(!s.feed().await);
+    let mut alice = joined(&s.base, "1").await;
+    let ack = alice.call("createRoom", json!({"roomId": "c1"})).await;
+    assert!(ack.get("rtpCapabilities").is_some(), "createRoom: {ack}");
+    let mut clients = Vec::new();
+    for i in 0..40 {
+        clients.push(joined(&s.base, ["2", "3", "4"][i % 3]).await);
+    }
+    let before = s.queries().await;
+    let answers = futures::future::join_all(
+        clients
+            .iter_mut()
+            .map(|c| c.call_many("get_active_calls", json!({}), 10)),
+    )
+    .await;
+    let mut n = 0;
+    for (i, acks) in answers.iter().enumerate() {
+        let want: &[&str] = if i % 3 == 2 { &[] } else { &["c1"] };
+        for ack in acks {
+            n += 1;
+            let got: Vec<&str> = ack["calls"]
+                .as_array()
+                .unwrap_or_else(|| panic!("refused: {ack}"))
+                .iter()
+                .map(|c| c["conversationId"].as_str().unwrap())
+                .collect();
+            assert_eq!(got, want, "{ack}");
+        }
+    }
+    assert_eq!(n, 400);
+    eprintln!("400 lookups: {} queries", s.queries().await - before);
+    s.handle.shutdown().await;
 }

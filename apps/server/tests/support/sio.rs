@@ -128,6 +128,25 @@ impl Client {
         args[0].clone()
     }
 
+    /// Emits `event` `n` times at once (without waiting in between) and returns the acks'
+    /// first arguments, in order.
+    pub async fn call_many(&mut self, event: &str, data: Value, n: usize) -> Vec<Value> {
+        let first = self.next_ack;
+        self.next_ack += n as u64;
+        let body: Vec<String> = (first..first + n as u64)
+            .map(|id| format!("42{id}{}", serde_json::json!([event, data])))
+            .collect();
+        self.post(&body.join("\u{1e}")).await;
+        let mut acks = Vec::new();
+        for id in first..first + n as u64 {
+            let prefix = format!("43{id}[");
+            let packet = self.wait_for(|p| p.starts_with(&prefix)).await;
+            let args: Value = serde_json::from_str(&packet[prefix.len() - 1..]).unwrap();
+            acks.push(args[0].clone());
+        }
+        acks
+    }
+
     /// Waits for server event `name` and returns its payload.
     pub async fn event(&mut self, name: &str) -> Value {
         let prefix = format!("42[\"{name}\"");
