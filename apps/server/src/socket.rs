@@ -4,9 +4,14 @@
 //! handled out of order (`join` then `createRoom` racing). Huddle enqueues events synchronously,
 //! in arrival order, and one task per socket handles them one after another; the disconnect is
 //! the last item of that queue, so no request of a socket can finish after its cleanup.
+//!
+//! The task exists only while the queue has work: the first job of an idle socket spawns it,
+//! and it ends when the queue is empty. An idle socket holds no task, no channel and no
+//! handler future, only its empty queue (memory per idle socket, `docs/benchmarks.md`).
 
 use crate::app::App;
 use crate::handlers;
+use parking_lot::Mutex;
 use serde_json::Value;
 use signal_proto::errors;
 use signal_proto::responses::ErrorResponse;
@@ -14,9 +19,9 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::{FromMessageParts, MessageHandler, Value as RawValue};
 use socketioxide::socket::{DisconnectReason, Socket};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::mpsc;
 use tracing::Instrument;
 
 /// One client request.
@@ -36,13 +41,87 @@ enum Job {
     Disconnect(DisconnectReason),
 }
 
+/// A socket's ordered queue of jobs, and whether a task is draining it.
+struct SocketQueue {
+    app: Arc<App>,
+    sid: String,
+    state: Mutex<QueueState>,
+    /// Requests queued or being handled (the `--max-pending-per-socket` limit).
+    pending: AtomicUsize,
+}
+
+#[derive(Default)]
+struct QueueState {
+    jobs: VecDeque<Job>,
+    /// A task drains the queue.
+    running: bool,
+    /// The disconnect was handled: later jobs are dropped.
+    closed: bool,
+}
+
+impl SocketQueue {
+    /// Append a job; start a task to drain the queue unless one runs.
+    fn push(self: &Arc<Self>, job: Job) {
+        let start = {
+            let mut st = self.state.lock();
+            if st.closed {
+                return;
+            }
+            st.jobs.push_back(job);
+            !std::mem::replace(&mut st.running, true)
+        };
+        if start {
+            let span = tracing::info_span!("socket", sid = %self.sid);
+            tokio::spawn(self.clone().drain().instrument(span));
+        }
+    }
+
+    /// Handle the queued jobs one after another, until the queue is empty.
+    async fn drain(self: Arc<Self>) {
+        loop {
+            let job = {
+                let mut st = self.state.lock();
+                match st.jobs.pop_front() {
+                    Some(job) => job,
+                    None => {
+                        st.running = false;
+                        // Give back the memory of a burst.
+                        st.jobs = VecDeque::new();
+                        return;
+                    }
+                }
+            };
+            match job {
+                Job::Request(req) => {
+                    let event = req.event;
+                    let started = std::time::Instant::now();
+                    handlers::dispatch(&self.app, &self.sid, req)
+                        .instrument(tracing::debug_span!("event", event))
+                        .await;
+                    self.pending.fetch_sub(1, Ordering::AcqRel);
+                    if let Some(h) = self.app.event_latency.get(event) {
+                        h.record(started.elapsed().as_secs_f64());
+                    }
+                }
+                Job::Disconnect(reason) => {
+                    handlers::presence::disconnect(&self.app, &self.sid, reason);
+                    let mut st = self.state.lock();
+                    st.closed = true;
+                    st.running = false;
+                    st.jobs = VecDeque::new();
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// The one message handler of a socket: it takes every event in arrival order, refuses what
 /// is over the socket's limits, and enqueues the rest for the socket's task. It runs inline in
 /// socketioxide's receive path (a [`MessageHandler`] of its own, not an async closure), so an
 /// event costs no task spawn, and a socket holds one handler instead of one per event name.
 struct Inbox {
-    tx: mpsc::UnboundedSender<Job>,
-    pending: Arc<AtomicUsize>,
+    queue: Arc<SocketQueue>,
     rate: crate::rate::RateLimiter,
     limit: usize,
 }
@@ -67,13 +146,14 @@ impl<A: Adapter> MessageHandler<A, InboxCall> for Inbox {
             let _ = ack.send(&ErrorResponse::new(errors::UNKNOWN_EVENT));
             return;
         };
-        if self.pending.fetch_add(1, Ordering::AcqRel) >= self.limit {
-            self.pending.fetch_sub(1, Ordering::AcqRel);
+        let pending = &self.queue.pending;
+        if pending.fetch_add(1, Ordering::AcqRel) >= self.limit {
+            pending.fetch_sub(1, Ordering::AcqRel);
             tracing::warn!(event, "request refused: too many pending requests");
             let _ = ack.send(&ErrorResponse::new(errors::TOO_MANY_PENDING));
         } else {
             let Ok(TryData(data)) = TryData::<Value>::from_message_parts(&s, &mut v, &ack_id);
-            let _ = self.tx.send(Job::Request(Request {
+            self.queue.push(Job::Request(Request {
                 event,
                 data: data.unwrap_or(Value::Null),
                 ack: ack.into(),
@@ -159,57 +239,35 @@ pub fn on_connect<A: Adapter>(app: Arc<App>, socket: SocketRef<A>) -> Result<(),
         app.identities.lock().insert(sid.clone(), user);
     }
     tracing::info!(sid = %sid, "socket connected");
-    let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
-    let pending = Arc::new(AtomicUsize::new(0));
+    let queue = Arc::new(SocketQueue {
+        app: app.clone(),
+        sid,
+        state: Mutex::new(QueueState::default()),
+        pending: AtomicUsize::new(0),
+    });
     socket.on_fallback(Inbox {
-        tx: tx.clone(),
-        pending: pending.clone(),
+        queue: queue.clone(),
         rate: crate::rate::RateLimiter::new(app.max_events_per_second),
         limit: app.max_pending_per_socket,
     });
-    socket.extensions.insert(DisconnectTx(tx.clone()));
+    socket.extensions.insert(DisconnectTx(queue.clone()));
     socket.on_disconnect(move |reason: DisconnectReason| {
-        let _ = tx.send(Job::Disconnect(reason));
+        queue.push(Job::Disconnect(reason));
         async {}
     });
-    let span = tracing::info_span!("socket", sid = %sid);
-    tokio::spawn(
-        async move {
-            while let Some(job) = rx.recv().await {
-                match job {
-                    Job::Request(req) => {
-                        let event = req.event;
-                        let started = std::time::Instant::now();
-                        handlers::dispatch(&app, &sid, req)
-                            .instrument(tracing::debug_span!("event", event))
-                            .await;
-                        pending.fetch_sub(1, Ordering::AcqRel);
-                        if let Some(h) = app.event_latency.get(event) {
-                            h.record(started.elapsed().as_secs_f64());
-                        }
-                    }
-                    Job::Disconnect(reason) => {
-                        handlers::presence::disconnect(&app, &sid, reason);
-                        break;
-                    }
-                }
-            }
-        }
-        .instrument(span),
-    );
     Ok(())
 }
 
 /// The way to a socket's queue for its disconnect, kept in the socket's extensions.
 #[derive(Clone)]
-struct DisconnectTx(mpsc::UnboundedSender<Job>);
+struct DisconnectTx(Arc<SocketQueue>);
 
 /// The socket disconnected (for hosts with a disconnect handler of their own): queue its
 /// cleanup after its pending requests. A no-op for sockets Huddle never wired or already
 /// cleaned up.
 pub fn disconnected<A: Adapter>(socket: &SocketRef<A>, reason: DisconnectReason) {
-    if let Some(DisconnectTx(tx)) = socket.extensions.get::<DisconnectTx>() {
-        let _ = tx.send(Job::Disconnect(reason));
+    if let Some(DisconnectTx(queue)) = socket.extensions.get::<DisconnectTx>() {
+        queue.push(Job::Disconnect(reason));
     }
 }
 
