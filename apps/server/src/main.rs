@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
     if config.directory.is_none() && config.database().is_none() {
         tracing::info!("using the built-in demo directory (no database)");
     }
+    raise_nofile_limit();
     let listen = config.listen;
     let (router, handle) = Huddle::builder(config).build().await?;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -74,4 +75,25 @@ async fn main() -> anyhow::Result<()> {
         .context("serving")?;
     tracing::info!("bye");
     Ok(())
+}
+
+/// Open files Huddle asks for: each socket is one file descriptor.
+const NOFILE_WANTED: u64 = 1 << 20;
+/// Below this many, the operator is told the hard limit caps the connections.
+const NOFILE_LOW: u64 = 131_072;
+
+/// Raise `RLIMIT_NOFILE` to [`NOFILE_WANTED`] (the hard limit too when privileged, else the
+/// soft limit up to the hard one), and say so when the hard limit caps the connections.
+fn raise_nofile_limit() {
+    // A privileged process (root, CAP_SYS_RESOURCE) may raise the hard limit too.
+    let _ = rlimit::Resource::NOFILE.set(NOFILE_WANTED, NOFILE_WANTED);
+    match rlimit::increase_nofile_limit(NOFILE_WANTED) {
+        Ok(limit) if limit < NOFILE_LOW => tracing::warn!(
+            limit,
+            "the open-file limit caps connections at about {limit}: raise the hard \
+             RLIMIT_NOFILE (ulimit -Hn, systemd LimitNOFILE=) for more"
+        ),
+        Ok(limit) => tracing::info!(limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
 }
