@@ -13,15 +13,20 @@
 //                                (no mediasoup: the ack carries empty rtpCapabilities)
 //   disconnect                   presence and participant cleanup
 //
-// The "database" is the same directory JSON Huddle's embedded directory reads
-// (`{users:[{id,name,avatar}], conversations:[{id,name,avatar,members:[ids]}]}`), held in memory
-// and queried through async functions shaped like the seeds' Prisma calls. The seeds log every
-// event with console.log; this reference does not (it would dominate the measurement).
+// The "database" is either the same directory JSON Huddle's embedded directory reads
+// (`{users:[{id,name,avatar}], conversations:[{id,name,avatar,members:[ids]}]}`), held in memory,
+// or, with `--database-url`, the Threads tables in PostgreSQL ("User", "Conversation",
+// "ConversationMember", as Huddle's migrations create them) read with the `pg` package (one
+// Pool of the default size, 10; named prepared statements equivalent to the seeds' Prisma
+// queries). Either way it is queried through async functions shaped like the seeds' Prisma
+// calls. The seeds log every event with console.log; this reference does not (it would
+// dominate the measurement).
 //
-// usage: node server.mjs --port PORT --directory FILE [--host 127.0.0.1]
+// usage: node server.mjs --port PORT (--directory FILE | --database-url URL) [--host 127.0.0.1]
 //                        [--avatar-base-url URL]
 //
-// HTTP: GET /healthz -> "ok"; GET /debug/stats -> {sockets, joinedUsers, rooms, participants}.
+// HTTP: GET /healthz -> "ok"; GET /debug/stats -> {sockets, joinedUsers, rooms, participants,
+// directoryQueries}.
 
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -32,6 +37,7 @@ function parseArgs(argv) {
     port: 8000,
     host: '127.0.0.1',
     directory: null,
+    databaseUrl: null,
     avatarBaseUrl: 'http://localhost:8000/uploads',
   };
   for (let i = 0; i < argv.length; i++) {
@@ -43,12 +49,16 @@ function parseArgs(argv) {
     if (a === '--port') opts.port = Number(next());
     else if (a === '--host') opts.host = next();
     else if (a === '--directory') opts.directory = next();
+    else if (a === '--database-url') opts.databaseUrl = next();
     else if (a === '--avatar-base-url') opts.avatarBaseUrl = next();
     else if (/^\d+$/.test(a)) opts.port = Number(a);
     else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
     throw new Error(`invalid port ${opts.port}`);
+  }
+  if (opts.directory && opts.databaseUrl) {
+    throw new Error('--directory and --database-url are exclusive');
   }
   return opts;
 }
@@ -86,16 +96,21 @@ for (const c of data.conversations ?? []) {
   for (const m of members) memberIndex.add(`${id}\u0000${m}`);
 }
 
+/** Directory queries made (both modes), as Huddle's `/debug/stats` `directoryQueries`. */
+let directoryQueries = 0;
+
 // Shaped like the Prisma calls of the seeds, answered from memory.
-const prisma = {
+const memoryPrisma = {
   conversation: {
     async findUnique(id) {
+      directoryQueries++;
       return conversationRows.get(id) ?? null;
     },
   },
   conversationMember: {
     /** findMany({where: {conversationId, isDeleted: false, userId: {not: null}}, select: {userId, user}}) */
     async findMany(conversationId) {
+      directoryQueries++;
       return (memberRows.get(conversationId) ?? []).map((userId) => ({
         userId,
         user: userRows.get(userId) ?? null,
@@ -103,6 +118,7 @@ const prisma = {
     },
     /** findFirst({where: {conversationId, userId, isDeleted: false}, select: {user}}) */
     async findFirst(conversationId, userId) {
+      directoryQueries++;
       if (!memberIndex.has(`${conversationId}\u0000${userId}`)) return null;
       return { user: userRows.get(userId) ?? null };
     },
@@ -111,6 +127,7 @@ const prisma = {
      *           select: {conversation: {select: {id, name, avatar}}}})
      */
     async findManyForUserIn(userId, conversationIds) {
+      directoryQueries++;
       const rows = [];
       for (const id of conversationIds) {
         if (memberIndex.has(`${id}\u0000${userId}`)) {
@@ -121,6 +138,69 @@ const prisma = {
     },
   },
 };
+
+// The same calls answered by PostgreSQL: one SQL statement per Prisma call (Prisma itself may
+// split a relation select into two statements; one join is the cheaper equivalent).
+async function pgPrisma(url) {
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({ connectionString: url });
+  pool.on('error', () => { /* an idle client lost its connection: the pool replaces it */ });
+  const query = async (name, text, values) => {
+    directoryQueries++;
+    const res = await pool.query({ name, text, values });
+    return res.rows;
+  };
+  const user = (r) => (r.uid == null ? null : { id: r.uid, name: r.uname, avatar: r.uavatar });
+  return {
+    conversation: {
+      async findUnique(id) {
+        const rows = await query(
+          'conversation_find_unique',
+          'SELECT "id", "name", "avatar" FROM "Conversation" WHERE "id" = $1',
+          [id],
+        );
+        return rows[0] ?? null;
+      },
+    },
+    conversationMember: {
+      async findMany(conversationId) {
+        const rows = await query(
+          'member_roster',
+          'SELECT m."userId", u."id" AS uid, u."name" AS uname, u."avatar" AS uavatar ' +
+            'FROM "ConversationMember" m LEFT JOIN "User" u ON u."id" = m."userId" ' +
+            'WHERE m."conversationId" = $1 AND NOT m."isDeleted" AND m."userId" IS NOT NULL',
+          [conversationId],
+        );
+        return rows.map((r) => ({ userId: r.userId, user: user(r) }));
+      },
+      async findFirst(conversationId, userId) {
+        const rows = await query(
+          'member_find_first',
+          'SELECT u."id" AS uid, u."name" AS uname, u."avatar" AS uavatar ' +
+            'FROM "ConversationMember" m LEFT JOIN "User" u ON u."id" = m."userId" ' +
+            'WHERE m."conversationId" = $1 AND m."userId" = $2 AND NOT m."isDeleted" LIMIT 1',
+          [conversationId, userId],
+        );
+        return rows.length > 0 ? { user: user(rows[0]) } : null;
+      },
+      async findManyForUserIn(userId, conversationIds) {
+        const rows = await query(
+          'member_active_in',
+          'SELECT m."conversationId", c."id", c."name", c."avatar" ' +
+            'FROM "ConversationMember" m JOIN "Conversation" c ON c."id" = m."conversationId" ' +
+            'WHERE m."userId" = $1 AND m."conversationId" = ANY($2) AND NOT m."isDeleted"',
+          [userId, conversationIds],
+        );
+        return rows.map((r) => ({
+          conversationId: r.conversationId,
+          conversation: { id: r.id, name: r.name, avatar: r.avatar },
+        }));
+      },
+    },
+  };
+}
+
+const prisma = opts.databaseUrl ? await pgPrisma(opts.databaseUrl) : memoryPrisma;
 
 const FileService = {
   avatarUrl(file) {
@@ -205,6 +285,7 @@ const httpServer = createServer((req, res) => {
       joinedUsers: userSockets.size,
       rooms: mediasoupRooms.size,
       participants: mediasoupParticipants.size,
+      directoryQueries,
     }));
   } else {
     res.writeHead(404);
@@ -262,10 +343,16 @@ io.on('connection', (socket) => {
     if (!roomId) return reply({ error: 'roomId required' });
     const userId = getUserIdBySocket(socket.id);
     if (!userId) return reply({ error: 'Join first with your user ID' });
-    const [memberRow, conversation] = await Promise.all([
-      prisma.conversationMember.findFirst(roomId, Number(userId)),
-      prisma.conversation.findUnique(roomId),
-    ]);
+    let memberRow;
+    let conversation;
+    try {
+      [memberRow, conversation] = await Promise.all([
+        prisma.conversationMember.findFirst(roomId, Number(userId)),
+        prisma.conversation.findUnique(roomId),
+      ]);
+    } catch (_) {
+      return reply({ error: 'Directory unavailable, try again' });
+    }
     if (!memberRow) return reply({ error: 'You are not in this group' });
     const participantInfo = {
       userId,
@@ -278,7 +365,7 @@ io.on('connection', (socket) => {
     mediasoupParticipants.set(socket.id, { roomId, participantInfo });
     socket.join(roomId);
     if (wasEmpty) {
-      const members = await prisma.conversationMember.findMany(roomId);
+      const members = await prisma.conversationMember.findMany(roomId).catch(() => []);
       for (const m of members) {
         if (m.userId) {
           io.to(String(m.userId)).emit('group_call_started', { conversationId: roomId, conversationInfo });
@@ -294,7 +381,7 @@ io.on('connection', (socket) => {
     socket.leave(roomId);
     socket.to(roomId).emit('participantLeft', { socketId: socket.id });
     if (isMediasoupRoomEmpty(roomId)) {
-      const members = await prisma.conversationMember.findMany(roomId);
+      const members = await prisma.conversationMember.findMany(roomId).catch(() => []);
       for (const m of members) {
         if (m.userId) io.to(String(m.userId)).emit('group_call_ended', { conversationId: roomId });
       }
