@@ -7,6 +7,9 @@
 //! at several connected-socket counts. Results are printed as tab-separated `result` lines
 //! ([`stats::Measurement::line`]) for `cargo xtask bench`.
 //!
+//! [`storm`] is the PostgreSQL reconnect-storm bench: thousands of sockets sending
+//! `get_active_calls` at once, refused / unanswered requests, server CPU per request.
+//!
 //! [`soak`] is the leak check behind `cargo xtask soak`: thousands of random call cycles, then
 //! zero live objects in `/debug/stats` and the server's RSS back near its baseline.
 
@@ -17,6 +20,7 @@ pub mod scenario;
 pub mod sio;
 pub mod soak;
 pub mod stats;
+pub mod storm;
 
 /// Raises this process's open-file soft limit to the hard limit; returns the new soft limit.
 pub fn raise_fd_limit() -> std::io::Result<u64> {

@@ -9,6 +9,9 @@
 //! * `loadgen soak --url URL --pid PID --cycles N --seed S --concurrency C --groups G` runs the
 //!   soak (see `loadgen::soak`), prints the summary on stdout (progress on stderr), optionally
 //!   writes the figures as Markdown (`--markdown FILE`), and exits with 1 when it failed.
+//! * `loadgen pg-fixture --out FILE.sql --users N` and `loadgen storm --url URL --label L --pid
+//!   PID --users N --bursts 1000x20,3000x10`: the PostgreSQL reconnect-storm bench
+//!   (`loadgen::storm`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -140,6 +143,45 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         timeout_ms: u64,
     },
+    /// Write the storm bench's rows as SQL (`psql -f`, after `huddle migrate`).
+    PgFixture {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Storm users (at least the largest burst's sockets).
+        #[arg(long, default_value_t = 3000)]
+        users: usize,
+    },
+    /// The reconnect storm: K `get_active_calls` per socket at once, with two calls active.
+    Storm {
+        /// Server base URL.
+        #[arg(long)]
+        url: String,
+        /// Label for the results.
+        #[arg(long)]
+        label: String,
+        /// Server pid (CPU from /proc).
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Storm users in the database (as written by `pg-fixture`).
+        #[arg(long, default_value_t = 3000)]
+        users: usize,
+        /// Bursts, SOCKETSxREQUESTS_PER_SOCKET, comma separated.
+        #[arg(long, default_value = "1000x20,3000x10")]
+        bursts: String,
+        /// join -> active_group_calls samples per burst.
+        #[arg(long, default_value_t = 1000)]
+        join_samples: usize,
+        /// Joins in flight in that phase.
+        #[arg(long, default_value_t = 8)]
+        join_concurrency: usize,
+        /// Connection attempts in flight.
+        #[arg(long, default_value_t = 128)]
+        connect_concurrency: usize,
+        /// Per-request timeout (ms; a burst's acks from the burst start).
+        #[arg(long, default_value_t = 30_000)]
+        timeout_ms: u64,
+    },
     /// Write the soak directory JSON (`--groups` must match the soak's).
     SoakFixture {
         /// Output file.
@@ -256,6 +298,43 @@ fn main() -> Result<ExitCode> {
                 timeout: Duration::from_millis(timeout_ms),
             };
             print_measurements(loadgen::cluster::run(&cfg))
+        }
+        Command::PgFixture { out, users } => {
+            write_file(&out, &loadgen::storm::StormLayout { users }.fixture_sql())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Storm {
+            url,
+            label,
+            pid,
+            users,
+            bursts,
+            join_samples,
+            join_concurrency,
+            connect_concurrency,
+            timeout_ms,
+        } => {
+            let bursts = loadgen::storm::parse_bursts(&bursts)?;
+            let limit = loadgen::raise_fd_limit().context("raising RLIMIT_NOFILE")?;
+            let needed = bursts.iter().map(|b| b.0).max().unwrap_or(0) as u64 + 256;
+            if limit < needed {
+                bail!("open-file limit {limit} < {needed} needed");
+            }
+            let cfg = loadgen::storm::StormConfig {
+                url,
+                label,
+                pid,
+                layout: loadgen::storm::StormLayout { users },
+                bursts,
+                join_samples,
+                join_concurrency,
+                connect_concurrency,
+                timeout: Duration::from_millis(timeout_ms),
+            };
+            let runtime = runtime()?;
+            runtime.block_on(loadgen::storm::run(&cfg))?;
+            runtime.shutdown_timeout(Duration::from_millis(500));
+            Ok(ExitCode::SUCCESS)
         }
         Command::SoakFixture { out, groups } => {
             write_file(&out, &SoakLayout::new(groups).directory_json())?;
