@@ -10,8 +10,13 @@
 //!    200-member conversation, Huddle only: the Node reference has no such event);
 //! 5. run the cluster bench (`loadgen cluster`: a redis-server and two Huddle nodes; ring and
 //!    join latency within one node and across nodes);
-//! 6. run `media-bench`;
-//! 7. write `docs/benchmarks.md` (`--quick`: `target/bench-quick.md`).
+//! 6. the PostgreSQL reconnect storm (see [`pg`]; not in quick mode): Huddle memory-first,
+//!    Huddle `--no-member-listener` and the Node reference on one throwaway PostgreSQL cluster;
+//! 7. run `media-bench`;
+//! 8. write `docs/benchmarks.md` (`--quick`: `target/bench-quick.md`).
+//!
+//! `HUDDLE_BENCH_ONLY=pg` runs only step 6 (release build) and replaces its section in
+//! `docs/benchmarks.md`.
 //!
 //! The bench binaries print `result<TAB>label<TAB>size<TAB>metric<TAB>value` lines.
 
@@ -27,6 +32,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::{cmd, setup};
+
+mod pg;
 
 /// Sizes and durations of one bench run.
 #[derive(Debug, Clone)]
@@ -49,6 +56,8 @@ struct Plan {
     cluster_samples: usize,
     consumers: Vec<usize>,
     media_window_ms: u64,
+    /// The PostgreSQL section (`None`: skipped, as in quick mode).
+    pg: Option<pg::PgPlan>,
 }
 
 impl Plan {
@@ -69,6 +78,7 @@ impl Plan {
                 cluster_samples: 50,
                 consumers: vec![50, 100],
                 media_window_ms: 500,
+                pg: pg::PgPlan::new(true),
             }
         } else {
             Self {
@@ -86,6 +96,7 @@ impl Plan {
                 cluster_samples: 1000,
                 consumers: vec![100, 200, 300, 400, 500, 600, 800, 1000, 1200, 1500],
                 media_window_ms: 3000,
+                pg: pg::PgPlan::new(false),
             }
         }
     }
@@ -319,7 +330,9 @@ fn merge_rounds(rounds: Vec<Results>) -> Results {
     all.into_iter()
         .map(|(key, values)| {
             let sum: f64 = values.iter().sum();
-            let counted = key.2.contains("errors") || key.2.contains("missing");
+            let counted = ["errors", "missing", "refused", "unanswered", "wrong"]
+                .iter()
+                .any(|w| key.2.contains(w));
             let value = if counted {
                 sum
             } else {
@@ -361,8 +374,12 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
     if !ws
         .join("bench/reference-node/node_modules/socket.io")
         .is_dir()
+        || !ws.join("bench/reference-node/node_modules/pg").is_dir()
     {
         bail!("bench/reference-node/node_modules is missing (run `cargo xtask setup`)");
+    }
+    if std::env::var("HUDDLE_BENCH_ONLY").is_ok_and(|v| v == "pg") {
+        return pg_only(ws, &plan, no_build, &node, started);
     }
 
     let (profile, bin_dir) = build_binaries(
@@ -439,6 +456,9 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
 
     updates_bench(&plan, &bin_dir, &work, &mut results)?;
     cluster_bench(&plan, &bin_dir, &work, &mut results)?;
+    if let Some(pg_plan) = &plan.pg {
+        results.extend(pg::run(ws, pg_plan, &bin_dir, &node, &work)?);
+    }
 
     println!("==> bench: media-bench");
     let mut media = Command::new(bin_dir.join("media-bench"));
@@ -469,7 +489,41 @@ pub fn bench(ws: &Path, quick: bool, no_build: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A free loopback TCP port.
+/// `HUDDLE_BENCH_ONLY=pg`: the PostgreSQL section alone, replaced in `docs/benchmarks.md`.
+fn pg_only(
+    ws: &Path,
+    plan: &Plan,
+    no_build: bool,
+    node: &Path,
+    started: Instant,
+) -> Result<ExitCode> {
+    let Some(pg_plan) = &plan.pg else {
+        bail!("HUDDLE_BENCH_ONLY=pg: the PostgreSQL section does not run in quick mode");
+    };
+    let (profile, bin_dir) =
+        build_binaries(ws, "bench", plan.quick, no_build, &["huddle", "loadgen"])?;
+    let work = cmd::target_dir(ws).join("bench");
+    fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let results = pg::run(ws, pg_plan, &bin_dir, node, &work)?;
+    let header = format!(
+        "Written by `HUDDLE_BENCH_ONLY=pg cargo xtask bench` on {} ({profile} build, {:.0} s), \
+         on the machine above.",
+        version_of("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        started.elapsed().as_secs_f64()
+    );
+    let section = pg::render(pg_plan, &results, &header);
+    let path = ws.join("docs/benchmarks.md");
+    let old = fs::read_to_string(&path).unwrap_or_default();
+    fs::write(&path, pg::splice(&old, &section))
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "bench: PostgreSQL section written to {} ({:.0} s)",
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Builds the binaries of `packages` (debug when `quick`, else release) unless `no_build`;
 /// the profile's name and binary directory.
 pub(crate) fn build_binaries(
@@ -499,6 +553,7 @@ pub(crate) fn build_binaries(
     Ok((profile, cmd::target_dir(ws).join(profile)))
 }
 
+/// A free loopback TCP port.
 pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
     Ok(listener.local_addr()?.port())
@@ -787,6 +842,9 @@ fn render(ws: &Path, plan: &Plan, r: &Results, profile: &str, elapsed: Duration)
     let _ = writeln!(out, "| kernel | {} |", version_of("uname", &["-sr"]));
     let _ = writeln!(out, "| rustc | {} |", version_of("rustc", &["-V"]));
     let _ = writeln!(out, "| node | {} |", version_of("node", &["--version"]));
+    if plan.pg.is_some() {
+        let _ = writeln!(out, "| PostgreSQL | {} |", pg::pg_version());
+    }
     let _ = writeln!(
         out,
         "| socket.io (reference) | {} |",
@@ -998,6 +1056,10 @@ fn render(ws: &Path, plan: &Plan, r: &Results, profile: &str, elapsed: Duration)
         );
     }
     let _ = writeln!(out);
+
+    if let Some(pg_plan) = &plan.pg {
+        out.push_str(&pg::render(pg_plan, r, ""));
+    }
 
     // Targets.
     let _ = writeln!(out, "## Targets (issue 8)\n");
