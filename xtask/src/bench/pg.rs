@@ -27,6 +27,14 @@ use crate::cmd;
 /// Heading of the generated section (`HUDDLE_BENCH_ONLY=pg` replaces it in place).
 pub(super) const HEADING: &str = "## PostgreSQL directory: reconnect storm";
 
+/// The bullet of the report's method list.
+pub(super) const METHOD_BULLET: &str = "* PostgreSQL (issue 15): Huddle on PostgreSQL, as shipped \
+     (memory-first active calls) and with `--no-member-listener`, and the Node reference with \
+     `--database-url` (`pg`), on one throwaway PostgreSQL cluster, the server pinned to one core: \
+     a reconnect storm of `get_active_calls` bursts and a `join` phase; the workload and how each \
+     value is measured are in [its section](#postgresql-directory-reconnect-storm). \
+     `HUDDLE_BENCH_ONLY=pg cargo xtask bench` re-runs that section alone and replaces it here.";
+
 /// The servers of the section: label, column title.
 const SERVERS: &[(&str, &str)] = &[
     ("huddle-pg", "Huddle (memory-first)"),
@@ -53,9 +61,45 @@ impl PgPlan {
         (!quick).then(|| Self {
             users: 3000,
             bursts: vec![(1000, 20), (3000, 10)],
-            join_samples: 1000,
+            // One join per socket (CPU per join from 10 ms clock ticks needs many).
+            join_samples: 3000,
             rounds: 2,
         })
+    }
+
+    /// The plan of `HUDDLE_BENCH_ONLY=pg` (quick: a tiny smoke run), with the overrides
+    /// `HUDDLE_BENCH_PG_BURSTS` (`1000x20,3000x10`) and `HUDDLE_BENCH_PG_ROUNDS`.
+    pub(super) fn only(quick: bool) -> Result<Self> {
+        let mut plan = Self::new(quick).unwrap_or(Self {
+            users: 200,
+            bursts: vec![(200, 5)],
+            join_samples: 100,
+            rounds: 1,
+        });
+        if let Ok(text) = std::env::var("HUDDLE_BENCH_PG_BURSTS") {
+            let mut bursts = Vec::new();
+            for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+                let parsed = part
+                    .trim()
+                    .split_once('x')
+                    .and_then(|(n, k)| Some((n.parse().ok()?, k.parse().ok()?)))
+                    .filter(|&(n, k): &(usize, usize)| n > 0 && k > 0);
+                let Some(burst) = parsed else {
+                    bail!("HUDDLE_BENCH_PG_BURSTS: {part:?} is not SOCKETSxREQUESTS");
+                };
+                bursts.push(burst);
+            }
+            bursts.sort_unstable();
+            plan.users = bursts.last().map_or(plan.users, |b| b.0);
+            plan.join_samples = plan.join_samples.min(plan.users);
+            plan.bursts = bursts;
+        }
+        if let Ok(text) = std::env::var("HUDDLE_BENCH_PG_ROUNDS") {
+            plan.rounds = text
+                .parse()
+                .context("HUDDLE_BENCH_PG_ROUNDS is not a number")?;
+        }
+        Ok(plan)
     }
 
     fn bursts_arg(&self) -> String {
@@ -241,6 +285,9 @@ pub(super) fn run(
     node: &Path,
     work: &Path,
 ) -> Result<Results> {
+    if !ws.join("bench/reference-node/node_modules/pg").is_dir() {
+        bail!("bench/reference-node/node_modules/pg is missing (run `cargo xtask setup`)");
+    }
     // Two cores or more: the server on the first, the load generator and PostgreSQL on the
     // second.
     let two = std::thread::available_parallelism().map_or(1, usize::from) >= 2
