@@ -18,6 +18,7 @@ pub mod app;
 pub mod auth;
 pub mod call_updates;
 pub mod cluster_link;
+pub mod compact;
 pub mod config;
 pub mod control;
 pub mod directory;
@@ -140,9 +141,10 @@ impl HuddleBuilder {
             .ws_max_message_size(
                 usize::try_from(self.config.max_payload_bytes).unwrap_or(usize::MAX),
             )
-            .ws_max_frame_size(
-                usize::try_from(self.config.max_payload_bytes).unwrap_or(usize::MAX),
-            );
+            .ws_max_frame_size(usize::try_from(self.config.max_payload_bytes).unwrap_or(usize::MAX))
+            // Kept per socket for its whole life: small (signalling messages are small;
+            // a larger one is read in several chunks).
+            .ws_read_buffer_size(WS_READ_BUFFER);
         match self.cluster_adapter().await? {
             None => {
                 let (layer, io) = builder.build_layer();
@@ -153,7 +155,7 @@ impl HuddleBuilder {
                     async move { handle.connect(&s, auth.ok().as_ref()).await }
                 };
                 io.ns("/", (|_: SocketRef| async {}).with(huddle));
-                Ok((router.layer(layer), handle))
+                Ok((with_socket_io(router, layer), handle))
             }
             Some(adapter) => {
                 let (layer, io) = builder
@@ -170,7 +172,7 @@ impl HuddleBuilder {
                 io.ns("/", (|_: SocketRef<ClusterAdapter>| async {}).with(huddle))
                     .await
                     .context("subscribing the Socket.IO adapter to Redis")?;
-                Ok((router.layer(layer), handle))
+                Ok((with_socket_io(router, layer), handle))
             }
         }
     }
@@ -404,6 +406,17 @@ impl HuddleBuilder {
     }
 }
 
+/// `router` served with Huddle's own Socket.IO layer, behind [`compact::own_request_bytes`]
+/// (an idle socket keeps only its own request bytes).
+fn with_socket_io<A: socketioxide::adapter::Adapter>(
+    router: axum::Router,
+    layer: socketioxide::layer::SocketIoLayer<A>,
+) -> axum::Router {
+    router
+        .layer(layer)
+        .layer(axum::middleware::map_request(compact::own_request_bytes))
+}
+
 /// Installs the global Prometheus recorder; `None` when another one is installed already.
 /// Fixed buckets (not summaries) keep each histogram's memory constant; an upkeep task folds
 /// recorded samples into them even when nobody scrapes `/metrics`.
@@ -428,6 +441,9 @@ fn install_metrics_recorder()
     });
     Ok(Some(handle))
 }
+
+/// WebSocket read buffer per socket (engineioxide's default is 4 KiB).
+const WS_READ_BUFFER: usize = 1024;
 
 /// Histogram buckets (seconds) of the latency metrics: 50 µs … 5 s.
 const LATENCY_BUCKETS: &[f64] = &[
