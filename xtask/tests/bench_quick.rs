@@ -63,8 +63,36 @@ fn bench_quick_writes_a_report() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_else(|| panic!("no cluster row {row}:\n{text}"));
         assert!(!line.contains('–'), "cluster values missing: {line}");
     }
+    // Memory regression guard: RSS per idle joined socket (Huddle's column) stays under a
+    // generous ceiling, about twice what it measures now (19 KiB in release, docs/benchmarks.md;
+    // the quick run is a debug build with few sockets), so a change that doubles it fails.
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("| RSS per idle joined socket |"))
+        .unwrap_or_else(|| panic!("no RSS-per-socket row:\n{text}"));
+    let cell = line.split('|').map(str::trim).nth(2).unwrap_or_default();
+    let kib = kib_of(cell).unwrap_or_else(|| panic!("RSS per socket unreadable: {line}"));
+    assert!(
+        kib <= RSS_PER_SOCKET_CEILING_KIB,
+        "RSS per idle socket {kib:.1} KiB > {RSS_PER_SOCKET_CEILING_KIB} KiB: {line}"
+    );
     // No time limit here: speed belongs in the benchmark report, and a fresh checkout first
     // builds the bench binaries inside this test.
     eprintln!("bench --quick took {elapsed:?}");
     Ok(())
+}
+
+/// The RSS-per-idle-socket ceiling of the quick bench (KiB).
+const RSS_PER_SOCKET_CEILING_KIB: f64 = 40.0;
+
+/// KiB from a report cell such as `19.4 KiB`, `812 B` or `1.2 MiB`.
+fn kib_of(cell: &str) -> Option<f64> {
+    let (value, unit) = cell.split_once(' ')?;
+    let value: f64 = value.parse().ok()?;
+    match unit {
+        "B" => Some(value / 1024.0),
+        "KiB" => Some(value),
+        "MiB" => Some(value * 1024.0),
+        _ => None,
+    }
 }
