@@ -659,7 +659,11 @@ fn healthz(port: u16) -> bool {
 // report
 
 /// Level-2 sections of docs/benchmarks.md that `bench` does not write and keeps on rewrite.
-const KEPT_SECTIONS: &[&str] = &["## Run-to-run spread", "## Soak"];
+const KEPT_SECTIONS: &[&str] = &[
+    "## Run-to-run spread",
+    "## Soak",
+    "## Memory per idle socket",
+];
 
 /// The [`KEPT_SECTIONS`] of an old report, each up to the next level-2 heading.
 fn kept_sections(old: &str) -> String {
