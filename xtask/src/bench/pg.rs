@@ -274,6 +274,11 @@ pub(super) fn pg_version() -> String {
     pg_bin_dir()
         .ok()
         .map(|bin| super::version_of(&bin.join("postgres").to_string_lossy(), &["--version"]))
+        // `postgres (PostgreSQL) 15.14 (Debian …)` → `PostgreSQL 15.14 (Debian …)`.
+        .map(|v| {
+            v.strip_prefix("postgres (PostgreSQL) ")
+                .map_or(v.clone(), |rest| format!("PostgreSQL {rest}"))
+        })
         .unwrap_or_else(|| "?".to_owned())
 }
 
