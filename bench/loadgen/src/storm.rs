@@ -10,8 +10,9 @@
 //!   tables "User", "Conversation", "ConversationMember", which `huddle migrate` creates).
 //! * [`run`]: per burst `(sockets, per_socket)`, ascending: connect and `join` sockets up to
 //!   `sockets` (the first wave while no call is active: the directory queries it made are
-//!   reported), the hosts open their calls, a `join` → `active_group_calls` phase (server CPU
-//!   per join, latency), then the burst: `sockets × per_socket` `get_active_calls` with an ack
+//!   reported), the hosts open their calls, an unmeasured warm-up (one join and two
+//!   `get_active_calls` per socket of the first wave), a `join` → `active_group_calls` phase
+//!   (server CPU per join, latency), then the burst: `sockets × per_socket` `get_active_calls` with an ack
 //!   sent at once; latency of every ack from the burst start, refused (error acks), unanswered
 //!   (no ack within the timeout), server CPU per request and directory queries from
 //!   `/debug/stats`.
@@ -242,6 +243,13 @@ pub async fn run(cfg: &StormConfig) -> Result<Vec<Measurement>> {
     {
         out.push(first, "membership_feed", f64::from(u8::from(feed)));
     }
+
+    // Unmeasured warm-up with the calls active (the JIT of the Node reference, pooled
+    // connections and prepared statements, allocator): one join and two get_active_calls per
+    // socket of the first wave.
+    let _ = join_phase(&mut fleet, layout, cfg).await;
+    let _ = burst(&fleet, 2, t).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     for &(n, k) in &cfg.bursts {
         if fleet.len() < n {

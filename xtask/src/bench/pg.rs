@@ -483,7 +483,9 @@ pub(super) fn render(plan: &PgPlan, r: &Results, header: &str) -> String {
         out,
         "`loadgen storm`: connect and `join` (ack) the sockets, 128 connections in flight, while \
          no call is active (the directory queries those joins made are reported); the hosts open \
-         the calls; then per burst size: {} sockets each `join` again (8 in flight), timed to \
+         the calls; an unmeasured warm-up (one `join` and two `get_active_calls` per socket of \
+         the first wave: the Node reference's JIT, pooled connections, prepared statements); \
+         then per burst size: {} sockets each `join` again (8 in flight), timed to \
          `active_group_calls`, with the server's CPU (utime + stime from `/proc/<pid>/stat`) over \
          the phase divided by the joins; then the burst: every socket sends its \
          `get_active_calls` (with an ack) at once, and every ack is timed from the burst start \
