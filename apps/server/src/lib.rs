@@ -144,7 +144,15 @@ impl HuddleBuilder {
             .ws_max_frame_size(usize::try_from(self.config.max_payload_bytes).unwrap_or(usize::MAX))
             // Kept per socket for its whole life: small (signalling messages are small;
             // a larger one is read in several chunks).
-            .ws_read_buffer_size(WS_READ_BUFFER);
+            .ws_read_buffer_size(WS_READ_BUFFER)
+            // Room for every ack a socket may be owed (its pending-request limit) plus events:
+            // a full buffer would drop an ack. Slots are allocated only as they are used.
+            .max_buffer_size(
+                self.config
+                    .max_pending_per_socket
+                    .saturating_mul(2)
+                    .max(MIN_SOCKET_BUFFER),
+            );
         match self.cluster_adapter().await? {
             None => {
                 let (layer, io) = builder.build_layer();
@@ -441,6 +449,9 @@ fn install_metrics_recorder()
     });
     Ok(Some(handle))
 }
+
+/// Outgoing packets one socket may have buffered, at least.
+const MIN_SOCKET_BUFFER: usize = 1024;
 
 /// WebSocket read buffer per socket (engineioxide's default is 4 KiB).
 const WS_READ_BUFFER: usize = 1024;

@@ -91,6 +91,10 @@ impl SocketQueue {
                     }
                 }
             };
+            // A job answered without awaiting anything still counts against the task's
+            // cooperative budget, so a burst yields now and then: the socket's writer gets to
+            // flush the acks (engineioxide's outgoing buffer is bounded).
+            tokio::task::consume_budget().await;
             match job {
                 Job::Request(req) => {
                     let event = req.event;
