@@ -88,7 +88,7 @@ impl PgDirectory {
     }
 
     /// Queries the coalesced active-call lookups have run so far (each answers every lookup
-    /// queued when it started, up to [`MAX_BATCH`]).
+    /// queued when it started, up to 512).
     pub fn lookup_queries(&self) -> u64 {
         AtomicU64::load(&self.lookups.queries, Ordering::Relaxed)
     }
