@@ -4,9 +4,9 @@ use crate::error::SfuError;
 use crate::load::{Counted, LoadGuard};
 use crate::normalize;
 use crate::room::{RoomInner, RouterInner};
-use mediasoup::data_structures::{DtlsState, IceState};
 use mediasoup::prelude::*;
 use mediasoup::transport::ConsumeError;
+use mediasoup::types::data_structures::{DtlsState, IceState};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,7 +59,10 @@ pub(crate) enum TransportKind {
 pub enum TransportHealth {
     /// Not failed (new, connecting or connected).
     Ok,
-    /// ICE disconnected, or DTLS failed or closed by the remote side.
+    /// ICE disconnected, or DTLS failed or closed by the remote side. ICE disconnects when
+    /// the selected TCP tuple closes, and (worker ICE consent checks, RFC 7675) when the
+    /// client answered no consent check for 30 s: a participant whose network silently went
+    /// away turns `Failed` although nothing closed.
     Failed,
 }
 
@@ -193,7 +196,7 @@ impl MediaTransport {
                 let tuple = t.tuple();
                 json!({
                     "id": t.id().to_string(),
-                    "ip": tuple.local_ip().to_string(),
+                    "ip": tuple.local_address(),
                     "port": tuple.local_port(),
                 })
             }
