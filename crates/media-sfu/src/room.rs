@@ -18,6 +18,8 @@ use std::sync::{Arc, Weak};
 /// [`crate::TransportHealth::Failed`]: a participant whose network silently went away is
 /// detected even though nothing closed. mediasoup's default, made explicit; 0 would disable it.
 pub(crate) const ICE_CONSENT_TIMEOUT_SECS: u8 = 30;
+// The worker clamps other values into 10..=60 s (and 0 disables the checks).
+const _: () = assert!(matches!(ICE_CONSENT_TIMEOUT_SECS, 10..=60));
 
 /// A router on one worker, with what transports on it need.
 pub(crate) struct RouterInner {
