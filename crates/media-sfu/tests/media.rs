@@ -31,7 +31,8 @@ async fn smoke_worker_router_webrtc_transport() -> TestResult {
     assert!(params["iceParameters"]["usernameFragment"].is_string());
     let candidates = params["iceCandidates"].as_array().ok_or("no candidates")?;
     assert!(!candidates.is_empty());
-    assert!(candidates.iter().all(|c| c["ip"] == "127.0.0.1"));
+    // mediasoup 0.13+ (and mediasoup-client 3.7+) name the candidate address `address`.
+    assert!(candidates.iter().all(|c| c["address"] == "127.0.0.1"));
     assert!(
         params["dtlsParameters"]["fingerprints"]
             .as_array()

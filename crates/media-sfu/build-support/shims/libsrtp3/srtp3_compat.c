@@ -33,10 +33,13 @@ static srtp_err_status_t prepare(const uint8_t *in, size_t in_len, uint8_t *out,
     return srtp_err_status_ok;
 }
 
-static srtp_err_status_t finish(srtp_err_status_t status, int len, size_t *out_len)
+/* Stores the new length on success. Takes `len` by pointer and is called after libsrtp in a
+ * statement of its own: an argument `len` next to the libsrtp call would be read in
+ * unspecified order, possibly before libsrtp updated it. */
+static srtp_err_status_t finish(srtp_err_status_t status, const int *len, size_t *out_len)
 {
     if (status == srtp_err_status_ok)
-        *out_len = (size_t)len;
+        *out_len = (size_t)*len;
     return status;
 }
 
@@ -51,7 +54,8 @@ srtp_err_status_t srtp3_compat_protect(srtp_t ctx, const uint8_t *rtp, size_t rt
     if (status != srtp_err_status_ok)
         return status;
     /* use_mki = 0: mediasoup sets up no MKI, libsrtp then ignores mki_index (as libsrtp 3). */
-    return finish(srtp_protect_mki(ctx, srtp, &len, 0, (unsigned int)mki_index), len, srtp_len);
+    status = srtp_protect_mki(ctx, srtp, &len, 0, (unsigned int)mki_index);
+    return finish(status, &len, srtp_len);
 }
 
 srtp_err_status_t srtp3_compat_unprotect(srtp_t ctx, const uint8_t *srtp, size_t srtp_len,
@@ -64,7 +68,8 @@ srtp_err_status_t srtp3_compat_unprotect(srtp_t ctx, const uint8_t *srtp, size_t
     status = prepare(srtp, srtp_len, rtp, *rtp_len, 0, &len);
     if (status != srtp_err_status_ok)
         return status;
-    return finish(srtp_unprotect(ctx, rtp, &len), len, rtp_len);
+    status = srtp_unprotect(ctx, rtp, &len);
+    return finish(status, &len, rtp_len);
 }
 
 srtp_err_status_t srtp3_compat_protect_rtcp(srtp_t ctx, const uint8_t *rtcp, size_t rtcp_len,
@@ -78,8 +83,8 @@ srtp_err_status_t srtp3_compat_protect_rtcp(srtp_t ctx, const uint8_t *rtcp, siz
     status = prepare(rtcp, rtcp_len, srtcp, *srtcp_len, RTCP_EXTRA, &len);
     if (status != srtp_err_status_ok)
         return status;
-    return finish(srtp_protect_rtcp_mki(ctx, srtcp, &len, 0, (unsigned int)mki_index), len,
-                  srtcp_len);
+    status = srtp_protect_rtcp_mki(ctx, srtcp, &len, 0, (unsigned int)mki_index);
+    return finish(status, &len, srtcp_len);
 }
 
 srtp_err_status_t srtp3_compat_unprotect_rtcp(srtp_t ctx, const uint8_t *srtcp,
@@ -93,5 +98,6 @@ srtp_err_status_t srtp3_compat_unprotect_rtcp(srtp_t ctx, const uint8_t *srtcp,
     status = prepare(srtcp, srtcp_len, rtcp, *rtcp_len, 0, &len);
     if (status != srtp_err_status_ok)
         return status;
-    return finish(srtp_unprotect_rtcp(ctx, rtcp, &len), len, rtcp_len);
+    status = srtp_unprotect_rtcp(ctx, rtcp, &len);
+    return finish(status, &len, rtcp_len);
 }
