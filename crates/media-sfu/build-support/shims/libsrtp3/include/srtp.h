@@ -4,8 +4,8 @@
  * mediasoup >= 0.16 (worker 3.14+) is written against versatica's libsrtp 3.0 fork, whose
  * protect/unprotect functions take size_t lengths and separate input and output buffers.
  * This header includes libsrtp 2.5's srtp.h and maps the four calls that changed onto
- * wrappers (srtp3_compat.c) and srtp_stream_remove onto its 2.5 name srtp_remove_stream. It covers exactly what the worker uses; it is not a general
- * libsrtp 3 implementation.
+ * wrappers (srtp3_compat.c), and srtp_stream_remove onto its 2.5 name srtp_remove_stream.
+ * It covers exactly what the worker uses; it is not a general libsrtp 3 implementation.
  */
 #ifndef HUDDLE_SRTP3_COMPAT_H
 #define HUDDLE_SRTP3_COMPAT_H
