@@ -106,6 +106,23 @@ impl HealthCell {
     }
 }
 
+/// ICE candidates in mediasoup-client's JSON shape. mediasoup 0.13+ names the address
+/// `address` (what mediasoup-client 3.7+ reads); each candidate also keeps the `ip` key that
+/// mediasoup 0.12 sent and mediasoup-client 3.6 reads, so older clients keep connecting.
+fn candidates_json(candidates: &[IceCandidate]) -> Value {
+    let mut value = to_value(&candidates);
+    if let Value::Array(list) = &mut value {
+        for candidate in list {
+            if let Value::Object(fields) = candidate
+                && let Some(address) = fields.get("address").cloned()
+            {
+                fields.insert("ip".to_owned(), address);
+            }
+        }
+    }
+    value
+}
+
 /// A transport owned by one participant; closed when dropped.
 pub struct MediaTransport {
     inner: TransportKind,
@@ -189,7 +206,7 @@ impl MediaTransport {
             TransportKind::WebRtc(t) => json!({
                 "id": t.id().to_string(),
                 "iceParameters": to_value(t.ice_parameters()),
-                "iceCandidates": to_value(t.ice_candidates()),
+                "iceCandidates": candidates_json(t.ice_candidates()),
                 "dtlsParameters": to_value(&t.dtls_parameters()),
             }),
             TransportKind::Plain(t) => {
