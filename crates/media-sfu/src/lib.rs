@@ -14,6 +14,7 @@ mod codecs;
 mod config;
 mod error;
 mod handles;
+mod listen;
 mod load;
 mod node_pipe;
 mod normalize;

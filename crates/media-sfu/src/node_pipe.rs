@@ -19,10 +19,9 @@ use crate::handles::{
 };
 use crate::load::{Counted, LoadGuard};
 use crate::room::{RoomInner, RoomRouter, RouterInner};
-use mediasoup::data_structures::TransportTuple;
 use mediasoup::prelude::*;
 use mediasoup::producer::WeakProducer;
-use mediasoup::srtp_parameters::SrtpParameters;
+use mediasoup::types::srtp_parameters::SrtpParameters;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -106,7 +105,7 @@ impl RoomRouter {
             .first()
             .cloned()
             .ok_or(SfuError::NoWorker)?;
-        let mut options = PipeTransportOptions::new(router.listen_ip);
+        let mut options = PipeTransportOptions::new(router.listen.ranged(Protocol::Udp));
         options.enable_rtx = true;
         options.enable_srtp = true;
         let transport = router
@@ -132,21 +131,11 @@ impl NodePipe {
 
     /// This end, as the other node needs it for its [`NodePipe::connect`].
     pub fn local_endpoint(&self) -> PipeEndpoint {
-        let (ip, port) = match self.transport.tuple() {
-            TransportTuple::WithRemote {
-                local_ip,
-                local_port,
-                ..
-            }
-            | TransportTuple::LocalOnly {
-                local_ip,
-                local_port,
-                ..
-            } => (local_ip, local_port),
-        };
+        // The local address is the announced one when there is one.
+        let tuple = self.transport.tuple();
         PipeEndpoint {
-            ip: ip.to_string(),
-            port,
+            ip: tuple.local_address().clone(),
+            port: tuple.local_port(),
             srtp: self
                 .transport
                 .srtp_parameters()

@@ -62,10 +62,7 @@ impl RoomRouter {
         }
         let home = self.inner.home()?;
         self.inner.ensure_piped(pid, &home).await?;
-        let mut options = PlainTransportOptions::new(ListenIp {
-            ip,
-            announced_ip: None,
-        });
+        let mut options = PlainTransportOptions::new(home.listen.on_ip(ip).ranged(Protocol::Udp));
         options.rtcp_mux = false;
         options.comedia = false;
         let transport = home
@@ -84,7 +81,7 @@ impl RoomRouter {
             .map_err(SfuError::request)?;
         let caps: RtpCapabilities = from_value(
             "rtpCapabilities",
-            recorder_capabilities(to_value(home.router.rtp_capabilities())),
+            recorder_capabilities(to_value(&home.router.rtp_capabilities())),
         )?;
         let mut consumer_options = ConsumerOptions::new(pid, caps);
         consumer_options.paused = true;

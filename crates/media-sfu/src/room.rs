@@ -3,6 +3,7 @@
 
 use crate::error::SfuError;
 use crate::handles::{MediaTransport, TransportKind, parse_producer_id, to_value};
+use crate::listen::Listen;
 use crate::load::{Counted, LoadGuard, WorkerLoad};
 use crate::normalize;
 use crate::sfu::Pool;
@@ -12,13 +13,21 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 
+/// Seconds without a successful ICE consent check (RFC 7675: browsers send one every ~5 s)
+/// after which the worker reports the transport's ICE state as disconnected, i.e.
+/// [`crate::TransportHealth::Failed`]: a participant whose network silently went away is
+/// detected even though nothing closed. mediasoup's default, made explicit; 0 would disable it.
+pub(crate) const ICE_CONSENT_TIMEOUT_SECS: u8 = 30;
+// The worker clamps other values into 10..=60 s (and 0 disables the checks).
+const _: () = assert!(matches!(ICE_CONSENT_TIMEOUT_SECS, 10..=60));
+
 /// A router on one worker, with what transports on it need.
 pub(crate) struct RouterInner {
     pub(crate) router: Router,
     pub(crate) worker_index: usize,
     pub(crate) load: Arc<WorkerLoad>,
     pub(crate) webrtc_server: Option<WebRtcServer>,
-    pub(crate) listen_ip: ListenIp,
+    pub(crate) listen: Listen,
     pub(crate) _counted: LoadGuard,
 }
 
@@ -195,7 +204,7 @@ impl RoomRouter {
     pub fn rtp_capabilities(&self) -> Value {
         self.inner
             .home()
-            .map(|r| to_value(r.router.rtp_capabilities()))
+            .map(|r| to_value(&r.router.rtp_capabilities()))
             .unwrap_or(Value::Null)
     }
 
@@ -244,11 +253,15 @@ impl RoomRouter {
         let router = self.inner.router_for_transport().await?;
         let mut options = match &router.webrtc_server {
             Some(server) => WebRtcTransportOptions::new_with_server(server.clone()),
-            None => WebRtcTransportOptions::new(TransportListenIps::new(router.listen_ip)),
+            None => WebRtcTransportOptions::new(
+                WebRtcTransportListenInfos::new(router.listen.ranged(Protocol::Udp))
+                    .insert(router.listen.ranged(Protocol::Tcp)),
+            ),
         };
         options.enable_udp = true;
         options.enable_tcp = true;
         options.prefer_udp = true;
+        options.ice_consent_timeout = ICE_CONSENT_TIMEOUT_SECS;
         let transport = router
             .router
             .create_webrtc_transport(options)
@@ -265,7 +278,7 @@ impl RoomRouter {
     /// address from the first packet). Used for RTP ingestion/egress and tests.
     pub async fn create_plain_transport(&self, comedia: bool) -> Result<MediaTransport, SfuError> {
         let router = self.inner.router_for_transport().await?;
-        let mut options = PlainTransportOptions::new(router.listen_ip);
+        let mut options = PlainTransportOptions::new(router.listen.ranged(Protocol::Udp));
         options.comedia = comedia;
         options.rtcp_mux = true;
         let transport = router
@@ -287,14 +300,14 @@ pub(crate) fn counted_router(
     worker_index: usize,
     load: &Arc<WorkerLoad>,
     webrtc_server: Option<WebRtcServer>,
-    listen_ip: ListenIp,
+    listen: Listen,
 ) -> Arc<RouterInner> {
     Arc::new(RouterInner {
         router,
         worker_index,
         load: load.clone(),
         webrtc_server,
-        listen_ip,
+        listen,
         _counted: LoadGuard::new(load, Counted::Router),
     })
 }

@@ -3,10 +3,10 @@
 use crate::codecs::media_codecs;
 use crate::config::SfuConfig;
 use crate::error::SfuError;
+use crate::listen::Listen;
 use crate::load::{WorkerLoad, WorkerStats};
 use crate::room::{RoomInner, RoomRouter, RouterInner, counted_router};
 use crate::speakers::SpeakerReport;
-use mediasoup::data_structures::Protocol;
 use mediasoup::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -40,20 +40,12 @@ pub(crate) struct Pool {
     manager: WorkerManager,
     settings: SfuConfig,
     workers: parking_lot::Mutex<Vec<WorkerSlot>>,
-    listen_ip: ListenIp,
+    listen: Listen,
     rooms: Mutex<HashMap<String, Weak<RoomInner>>>,
     deaths_tx: mpsc::UnboundedSender<usize>,
     deaths_rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<usize>>>,
     speakers_tx: mpsc::UnboundedSender<SpeakerReport>,
     speakers_rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<SpeakerReport>>>,
-}
-
-/// Where transports listen, and the address they announce.
-fn listen_ip(config: &SfuConfig) -> ListenIp {
-    ListenIp {
-        ip: config.listen_ip,
-        announced_ip: config.announced_ip,
-    }
 }
 
 /// The WebRtcServer port of worker `index`: `None` (random) for base 0.
@@ -70,15 +62,11 @@ fn server_port(base: u16, index: usize) -> Result<Option<u16>, SfuError> {
 
 async fn create_webrtc_server(
     worker: &Worker,
-    listen_ip: ListenIp,
+    listen: &Listen,
     port: Option<u16>,
 ) -> Result<WebRtcServer, String> {
-    let info = |protocol| WebRtcServerListenInfo {
-        protocol,
-        listen_ip,
-        port,
-    };
-    let infos = WebRtcServerListenInfos::new(info(Protocol::Udp)).insert(info(Protocol::Tcp));
+    let infos = WebRtcServerListenInfos::new(listen.server(Protocol::Udp, port))
+        .insert(listen.server(Protocol::Tcp, port));
     worker
         .create_webrtc_server(WebRtcServerOptions::new(infos))
         .await
@@ -94,7 +82,7 @@ const PORT_RELEASE_WAIT: Duration = Duration::from_secs(3);
 async fn bind_webrtc_server(
     worker: &Worker,
     config: &SfuConfig,
-    listen_ip: ListenIp,
+    listen: &Listen,
     index: usize,
     replacing: bool,
 ) -> Result<Option<WebRtcServer>, SfuError> {
@@ -104,7 +92,7 @@ async fn bind_webrtc_server(
     let port = server_port(base, index)?;
     let deadline = tokio::time::Instant::now() + PORT_RELEASE_WAIT;
     loop {
-        match create_webrtc_server(worker, listen_ip, port).await {
+        match create_webrtc_server(worker, listen, port).await {
             Ok(server) => return Ok(Some(server)),
             Err(_) if replacing && port.is_some() && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -116,7 +104,7 @@ async fn bind_webrtc_server(
                     error = %e,
                     "WebRtcServer port still busy: the replacement worker listens on a random port"
                 );
-                return create_webrtc_server(worker, listen_ip, None)
+                return create_webrtc_server(worker, listen, None)
                     .await
                     .map(Some)
                     .map_err(SfuError::Worker);
@@ -141,7 +129,10 @@ async fn start_worker(
     replacing: bool,
 ) -> Result<WorkerSlot, SfuError> {
     let mut settings = WorkerSettings::default();
-    settings.rtc_ports_range = config.rtc_min_port..=config.rtc_max_port;
+    // Only the fallback for listen infos without a port or range (every one of ours has one).
+    settings.rtc_port_range = config.rtc_min_port..=config.rtc_max_port;
+    // Built without liburing (-Dms_disable_liburing=true, docs/building.md).
+    settings.enable_liburing = false;
     let worker = manager
         .create_worker(settings)
         .await
@@ -154,7 +145,7 @@ async fn start_worker(
         })
         .detach();
     let webrtc_server =
-        bind_webrtc_server(&worker, config, listen_ip(config), index, replacing).await?;
+        bind_webrtc_server(&worker, config, &Listen::new(config), index, replacing).await?;
     tracing::info!(
         worker = index,
         webrtc_server_port = ?config.webrtc_port.map(|b| server_port(b, index).ok().flatten()),
@@ -196,7 +187,7 @@ impl Pool {
             index,
             &load,
             server,
-            self.listen_ip,
+            self.listen.clone(),
         )))
     }
 }
@@ -226,13 +217,13 @@ impl Sfu {
         for index in 0..config.workers.max(1) {
             workers.push(start_worker(&manager, &config, index, &deaths_tx, false).await?);
         }
-        let listen_ip = listen_ip(&config);
+        let listen = Listen::new(&config);
         Ok(Self {
             inner: Arc::new(Pool {
                 manager,
                 settings: config,
                 workers: parking_lot::Mutex::new(workers),
-                listen_ip,
+                listen,
                 rooms: Mutex::new(HashMap::new()),
                 deaths_tx,
                 deaths_rx: parking_lot::Mutex::new(Some(deaths_rx)),

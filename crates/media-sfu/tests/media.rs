@@ -31,7 +31,12 @@ async fn smoke_worker_router_webrtc_transport() -> TestResult {
     assert!(params["iceParameters"]["usernameFragment"].is_string());
     let candidates = params["iceCandidates"].as_array().ok_or("no candidates")?;
     assert!(!candidates.is_empty());
-    assert!(candidates.iter().all(|c| c["ip"] == "127.0.0.1"));
+    // `address` for mediasoup-client 3.7+, `ip` (as mediasoup 0.12 sent) for 3.6.
+    assert!(
+        candidates
+            .iter()
+            .all(|c| c["address"] == "127.0.0.1" && c["ip"] == "127.0.0.1")
+    );
     assert!(
         params["dtlsParameters"]["fingerprints"]
             .as_array()

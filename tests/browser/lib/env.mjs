@@ -113,9 +113,10 @@ function withoutCamera() {
  * A browser context signed in as demo user `userId` on the page at `/`.
  * Returns `{ name, context, page, logs, screenshot(file), stats() }`.
  */
-export async function openUser(browser, server, userId, { name = `user${userId}`, audioOnly = false } = {}) {
+export async function openUser(browser, server, userId, { name = `user${userId}`, audioOnly = false, prepare } = {}) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
   if (audioOnly) await context.addInitScript(withoutCamera);
+  if (prepare) await prepare(context); // e.g. routes that rewrite the signalling
   const page = await context.newPage();
   const logs = [];
   page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));

@@ -1,0 +1,1 @@
+// Intentionally empty: the worker uses the header-only flatbuffers runtime (see meson.build).
