@@ -17,6 +17,8 @@ const T: Duration = Duration::from_secs(5);
 
 /// The call-history migration's version (its directory name without the separators).
 const HISTORY_VERSION: &str = "20261201000000";
+/// The membership-notify migration's version (the one after it).
+const NOTIFY_VERSION: &str = "20261203000000";
 const HISTORY_UP: &str = include_str!("../../../migrations/2026-12-01-000000_call_history/up.sql");
 const HISTORY_TABLES: [&str; 3] = ["HuddleCall", "HuddleCallParticipant", "HuddleDirectCall"];
 
@@ -163,7 +165,7 @@ async fn migration_adds_history_tables_to_a_prisma_database() {
     assert_eq!(rows_before.len(), 6);
 
     let applied = run_migrations(&url, T).await.unwrap();
-    assert_eq!(applied.last().map(String::as_str), Some(HISTORY_VERSION));
+    assert!(applied.contains(&HISTORY_VERSION.to_owned()), "{applied:?}");
     assert!(
         run_migrations(&url, T).await.unwrap().is_empty(),
         "second run: nothing"
@@ -258,6 +260,8 @@ async fn down_drops_only_the_history_tables_and_up_restores_them() {
     let rows_before = prisma_rows(&url).await;
     let columns_migrated = columns(&url).await;
 
+    // The migrations after it first (member_notify), then the history one.
+    assert_eq!(revert_last(&url).await, NOTIFY_VERSION);
     assert_eq!(revert_last(&url).await, HISTORY_VERSION);
     let reverted = columns(&url).await;
     assert!(
@@ -271,8 +275,11 @@ async fn down_drops_only_the_history_tables_and_up_restores_them() {
     );
     assert_eq!(prisma_rows(&url).await, rows_before, "Prisma rows kept");
 
-    // Upgrading a database that has only the first migration applies just this one.
-    assert_eq!(run_migrations(&url, T).await.unwrap(), [HISTORY_VERSION]);
+    // Upgrading a database that has only the first migration applies just the later ones.
+    assert_eq!(
+        run_migrations(&url, T).await.unwrap(),
+        [HISTORY_VERSION, NOTIFY_VERSION]
+    );
     assert_eq!(columns(&url).await, columns_migrated);
 }
 
