@@ -663,6 +663,7 @@ const KEPT_SECTIONS: &[&str] = &[
     "## Run-to-run spread",
     "## Soak",
     "## Memory per idle socket",
+    "## mediasoup 0.21 re-run",
 ];
 
 /// The [`KEPT_SECTIONS`] of an old report, each up to the next level-2 heading.
