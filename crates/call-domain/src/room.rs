@@ -6,7 +6,7 @@ use crate::{RoomId, SocketId, UserId};
 use indexmap::{IndexMap, IndexSet};
 use serde_json::Value;
 use signal_proto::requests::TransportDirection;
-use signal_proto::responses::{ParticipantProducer, ProducerEntry, RoomParticipant};
+use signal_proto::responses::{ActiveCall, ParticipantProducer, ProducerEntry, RoomParticipant};
 use signal_proto::server_events::GroupCallUpdated;
 use signal_proto::{ConversationInfo, ParticipantInfo, ProducerSource};
 
@@ -180,6 +180,16 @@ impl<M: Media> Room<M> {
     /// Number of participants.
     pub fn participant_count(&self) -> usize {
         self.participants.len()
+    }
+
+    /// This room's entry in an active-calls answer, with `conversation_info` as given.
+    pub fn active_call(&self, conversation_info: ConversationInfo) -> ActiveCall {
+        ActiveCall {
+            conversation_id: self.id.clone(),
+            conversation_info,
+            participant_count: self.participant_count(),
+            participants: self.listed_participants(),
+        }
     }
 
     /// The first `GroupCallUpdated::MAX_PARTICIPANTS` distinct users, in join order.

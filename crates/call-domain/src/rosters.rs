@@ -207,12 +207,9 @@ impl<M: Media> CallState<M> {
             if !trusted {
                 answer.unknown.push(id.clone());
             } else if room.members.iter().any(|m| m == user) {
-                answer.calls.push(ActiveCall {
-                    conversation_id: id.clone(),
-                    conversation_info: room.conversation.clone(),
-                    participant_count: room.participant_count(),
-                    participants: room.listed_participants(),
-                });
+                answer
+                    .calls
+                    .push(room.active_call(room.conversation.clone()));
             }
         }
         answer

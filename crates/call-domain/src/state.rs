@@ -716,12 +716,7 @@ impl<M: Media> CallState<M> {
             .iter()
             .filter_map(|c| {
                 let room = self.rooms.get(&c.id)?;
-                Some(ActiveCall {
-                    conversation_id: c.id.clone(),
-                    conversation_info: display.conversation_info(c),
-                    participant_count: room.participant_count(),
-                    participants: room.listed_participants(),
-                })
+                Some(room.active_call(display.conversation_info(c)))
             })
             .collect()
     }
