@@ -7,7 +7,10 @@
 // mediasoup-client makes the browser the DTLS client. Chromium puts AES_CM_128_HMAC_SHA1_80
 // first, so it is used when the browser is the DTLS server: the second test rewrites the
 // transport parameters the page receives to `dtlsParameters.role = "client"`, which
-// mediasoup-client answers by taking the server role (the worker then runs DTLS as client).
+// mediasoup-client answers by taking the server role (the worker then runs DTLS as client),
+// and makes the page's receive-transport answers say so (`answerAsDtlsServer`). Native
+// libwebrtc (the Flutter clients) leaves GCM off by default, so AES_CM_128_HMAC_SHA1_80 is
+// what those clients negotiate with the worker as DTLS server.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -17,7 +20,7 @@ const TEAM = 'e2e-team'; // Alice (1), Bob (2), Carol (3)
 
 // getStats() `srtpCipher` names (Chromium uses BoringSSL's, RFC 8827 those of the IANA registry).
 const GCM_256 = ['SRTP_AEAD_AES_256_GCM', 'AEAD_AES_256_GCM'];
-const CM_SHA1_80 = ['SRTP_AES128_CM_SHA1_80', 'AES_CM_128_HMAC_SHA1_80'];
+const CM_SHA1_80 = ['SRTP_AES128_CM_SHA1_80', 'SRTP_AES128_CM_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_80'];
 
 let server;
 let browser;
@@ -44,8 +47,25 @@ async function guarded(fn) {
 /** Server-to-page signalling with every DTLS role "auto" turned into "client". */
 const forceServerDtlsRoleClient = (text) => text.replaceAll('"role":"auto"', '"role":"client"');
 
+/**
+ * Makes the page the DTLS server on its receive transports too. With a remote role "client",
+ * mediasoup-client reports the role "server" for every transport, but on a receive transport
+ * it answers the server's offer (`a=setup:actpass`) with Chromium's own choice,
+ * `a=setup:active`: both ends would then start DTLS as clients (the worker fails on the
+ * page's ClientHello with "unexpected message"). The answer is rewritten to
+ * `a=setup:passive`, what the role mediasoup-client reported says.
+ */
+function answerAsDtlsServer() {
+  const createAnswer = RTCPeerConnection.prototype.createAnswer;
+  RTCPeerConnection.prototype.createAnswer = async function (...args) {
+    const answer = await createAnswer.apply(this, args);
+    return { type: answer.type, sdp: answer.sdp.replaceAll('a=setup:active', 'a=setup:passive') };
+  };
+}
+
 /** Rewrites the signalling of `context` (Socket.IO over WebSocket and over HTTP polling). */
 async function rewriteSignalling(context) {
+  await context.addInitScript(answerAsDtlsServer);
   await context.routeWebSocket(/\/socket\.io\//, (ws) => {
     const upstream = ws.connectToServer();
     ws.onMessage((message) => upstream.send(message));
@@ -105,14 +125,6 @@ test('mediasoup as DTLS server: AEAD_AES_256_GCM, media both ways', { timeout: 9
   await guarded(() => callAndCheck({ srtpCipher: GCM_256, dtlsRole: 'client' }));
 });
 
-// TODO (known, not a regression of the mediasoup 0.21 upgrade): with the worker as DTLS
-// client, Chromium's DTLS server and the worker complete the handshake (SRTP packets are
-// decrypted), then the worker fails with OpenSSL "unexpected message" and resets DTLS. Worker
-// 3.12.16 (mediasoup 0.12, before the upgrade) fails the same way. AES_CM_128_HMAC_SHA1_80
-// itself is covered by crates/media-sfu/tests/srtp.rs and the node-pipe tests.
-test('Chromium as DTLS server: AES_CM_128_HMAC_SHA1_80, media both ways', {
-  timeout: 90_000,
-  todo: 'worker as DTLS client fails after the handshake ("unexpected message"), also on mediasoup 0.12',
-}, async () => {
+test('Chromium as DTLS server: AES_CM_128_HMAC_SHA1_80, media both ways', { timeout: 90_000 }, async () => {
   await guarded(() => callAndCheck({ prepare: rewriteSignalling, srtpCipher: CM_SHA1_80, dtlsRole: 'server' }));
 });

@@ -1,6 +1,7 @@
 //! Server configuration: CLI flags with `HUDDLE_*` environment fallbacks.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use media_sfu::{WorkerLogTags, WorkerLogging};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -81,6 +82,14 @@ pub struct Config {
     /// (producers are piped between the room's routers).
     #[arg(long, env = "HUDDLE_WORKER_CONSUMER_CAPACITY", default_value_t = 500)]
     pub worker_consumer_capacity: usize,
+    /// What the mediasoup workers log: debug, warn, error or none. Their logs go through the
+    /// `mediasoup::worker` tracing target, so `--log` must let them through too.
+    #[arg(long, env = "HUDDLE_WORKER_LOG_LEVEL", default_value_t = WorkerLogging::Warn)]
+    pub worker_log_level: WorkerLogging,
+    /// Comma-separated mediasoup log tags for `--worker-log-level debug` (ice, dtls, srtp,
+    /// rtp, rtcp, rtx, bwe, score, simulcast, svc, sctp, message, info).
+    #[arg(long, env = "HUDDLE_WORKER_LOG_TAGS", default_value_t = WorkerLogTags::default())]
+    pub worker_log_tags: WorkerLogTags,
     /// Grace period (ms) after mediasoup reports a participant's transport failed (ICE
     /// disconnected, DTLS failed or closed): unless it recovers, the participant is removed
     /// from the room (`participantLeft` to the others, `removedFromRoom` to it).

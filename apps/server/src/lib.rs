@@ -295,6 +295,8 @@ impl HuddleBuilder {
             rtc_max_port: config.rtc_max_port,
             webrtc_port: Some(config.webrtc_port),
             worker_consumer_capacity: config.worker_consumer_capacity.max(1),
+            worker_log_level: config.worker_log_level,
+            worker_log_tags: config.worker_log_tags.clone(),
         })
         .await
         .context("starting mediasoup workers")?;

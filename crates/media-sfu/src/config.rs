@@ -1,5 +1,6 @@
 //! SFU configuration.
 
+use crate::logging::{WorkerLogTags, WorkerLogging};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// How the SFU starts its workers and where transports listen.
@@ -24,6 +25,10 @@ pub struct SfuConfig {
     /// Consumers a worker may carry before a room on it continues on another worker (new
     /// transports go to a router on the least-loaded other worker; producers are piped).
     pub worker_consumer_capacity: usize,
+    /// What the workers themselves log (to `tracing`, target `mediasoup::worker`).
+    pub worker_log_level: WorkerLogging,
+    /// The workers' debug-log areas, when `worker_log_level` is `Debug`.
+    pub worker_log_tags: WorkerLogTags,
 }
 
 impl Default for SfuConfig {
@@ -36,6 +41,8 @@ impl Default for SfuConfig {
             rtc_max_port: 49999,
             webrtc_port: Some(0),
             worker_consumer_capacity: 500,
+            worker_log_level: WorkerLogging::default(),
+            worker_log_tags: WorkerLogTags::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ mod error;
 mod handles;
 mod listen;
 mod load;
+mod logging;
 mod node_pipe;
 mod normalize;
 mod recorder;
@@ -30,6 +31,7 @@ pub use handles::{
     TransportHealth,
 };
 pub use load::WorkerStats;
+pub use logging::{UnknownLogLevel, UnknownLogTag, WorkerLogTags, WorkerLogging};
 pub use node_pipe::{ExportChange, ExportedProducer, NodePipe, PipeEndpoint};
 pub use recorder::{RecordedCodec, RecordingTap};
 pub use room::RoomRouter;

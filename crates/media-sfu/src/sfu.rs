@@ -133,6 +133,9 @@ async fn start_worker(
     settings.rtc_port_range = config.rtc_min_port..=config.rtc_max_port;
     // Built without liburing (-Dms_disable_liburing=true, docs/building.md).
     settings.enable_liburing = false;
+    // mediasoup's default is every debug log of every tag, each one a channel message.
+    settings.log_level = config.worker_log_level.level();
+    settings.log_tags = config.worker_log_tags.tags();
     let worker = manager
         .create_worker(settings)
         .await
