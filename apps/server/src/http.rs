@@ -88,9 +88,13 @@ async fn metrics(State(s): State<HttpState>) -> Response {
 }
 
 async fn debug_stats(State(s): State<HttpState>) -> Json<serde_json::Value> {
-    let (st, feed_up) = {
+    let (st, feed_up, changes) = {
         let state = s.app.state.lock();
-        (state.stats(), state.membership_feed_is_up())
+        (
+            state.stats(),
+            state.membership_feed_is_up(),
+            state.membership_changes(),
+        )
     };
     let sfu = s.app.sfu.stats().await;
     Json(json!({
@@ -108,6 +112,8 @@ async fn debug_stats(State(s): State<HttpState>) -> Json<serde_json::Value> {
         "directoryQueries": s.app.directory.queries(),
         // Whether active-call lookups are answered from memory (the membership feed is up).
         "membershipFeed": feed_up,
+        // Membership change notifications seen (each one untrusts a roster until re-read).
+        "membershipChanges": changes,
         "cluster": s.app.cluster.as_ref().map(|c| c.stats(st.rooms)),
     }))
 }

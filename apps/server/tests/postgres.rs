@@ -34,31 +34,26 @@ struct Running {
 }
 
 impl Running {
-    async fn queries(&self) -> u64 {
-        let stats: Value = self
-            .http
+    /// `GET /debug/stats`.
+    async fn stats(&self) -> Value {
+        self.http
             .get(format!("{}/debug/stats", self.base))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
-        stats["directoryQueries"].as_u64().unwrap()
+            .unwrap()
+    }
+
+    /// `GET /debug/stats`'s `directoryQueries`.
+    async fn queries(&self) -> u64 {
+        self.stats().await["directoryQueries"].as_u64().unwrap()
     }
 
     /// `GET /debug/stats`'s `membershipFeed`.
     async fn feed(&self) -> bool {
-        let stats: Value = self
-            .http
-            .get(format!("{}/debug/stats", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        stats["membershipFeed"].as_bool().unwrap()
+        self.stats().await["membershipFeed"].as_bool().unwrap()
     }
 
     /// Waits until the membership feed is `up` (true) or down.
@@ -73,8 +68,21 @@ impl Running {
         }
     }
 
+    /// Waits until the membership feed is up and the notifications of the fixture's rows
+    /// (inserted while the listener may already have been listening) were all seen: a
+    /// notification that arrived during a roster read would make that read count twice.
     async fn feed_up(&self) {
         self.wait_feed(true).await;
+        let mut seen = self.stats().await["membershipChanges"].as_u64().unwrap();
+        let mut quiet_since = Instant::now();
+        while quiet_since.elapsed() < Duration::from_millis(300) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let now = self.stats().await["membershipChanges"].as_u64().unwrap();
+            if now != seen {
+                seen = now;
+                quiet_since = Instant::now();
+            }
+        }
     }
 }
 

@@ -23,6 +23,7 @@ mod error;
 mod history;
 mod lifecycle;
 mod media;
+mod member_index;
 mod memory_directory;
 mod mesh;
 mod quality;

@@ -96,6 +96,11 @@ impl<M: Media> CallState<M> {
         self.feed.up.is_some()
     }
 
+    /// Membership change notifications seen so far.
+    pub fn membership_changes(&self) -> u64 {
+        self.feed.changes
+    }
+
     /// A change notification: the members of `conversation` (every conversation when
     /// `None`) may have changed. Its roster is untrusted at once and read again.
     pub fn members_changed(&mut self, conversation: Option<&str>) {
@@ -167,6 +172,7 @@ impl<M: Media> CallState<M> {
             room.roster.reading = true;
             return true;
         }
+        self.member_index.replace(id, &room.members, &read.members);
         room.members = read.members;
         room.conversation = read.conversation;
         room.roster.trusted = up;
@@ -200,18 +206,30 @@ impl<M: Media> CallState<M> {
     }
 
     /// `user`'s active calls from the trusted rosters, and the active rooms without one.
+    /// Costs one pass over the rooms' trust (no member lists) and an index lookup for the
+    /// user; the calls come in room-creation order.
     pub fn active_calls_from_memory(&self, user: &str) -> MemoryAnswer {
+        let up = self.feed.up;
+        let trusted = |room: &crate::room::Room<M>| up.is_some() && room.roster.trusted == up;
         let mut answer = MemoryAnswer::default();
         for (id, room) in &self.rooms {
-            let trusted = self.feed.up.is_some() && room.roster.trusted == self.feed.up;
-            if !trusted {
+            if !trusted(room) {
                 answer.unknown.push(id.clone());
-            } else if room.members.iter().any(|m| m == user) {
-                answer
-                    .calls
-                    .push(room.active_call(room.conversation.clone()));
             }
         }
+        let mut found: Vec<(usize, &crate::room::Room<M>)> = self
+            .member_index
+            .rooms_of(user)
+            .iter()
+            .filter_map(|id| self.rooms.get_full(id))
+            .filter(|(_, _, room)| trusted(room))
+            .map(|(index, _, room)| (index, room))
+            .collect();
+        found.sort_unstable_by_key(|&(index, _)| index);
+        answer.calls = found
+            .into_iter()
+            .map(|(_, room)| room.active_call(room.conversation.clone()))
+            .collect();
         answer
     }
 }

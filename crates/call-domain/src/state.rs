@@ -168,6 +168,8 @@ pub struct CallState<M: Media> {
     proxy_users: HashMap<UserId, IndexSet<SocketId>>,
     /// The membership feed that keeps the rooms' rosters true (see `rosters`).
     pub(crate) feed: crate::rosters::Feed,
+    /// Which rooms list which user among their `members`.
+    pub(crate) member_index: crate::member_index::MemberIndex,
 }
 
 impl<M: Media> Default for CallState<M> {
@@ -185,6 +187,7 @@ impl<M: Media> Default for CallState<M> {
             relay: false,
             proxy_users: HashMap::new(),
             feed: crate::rosters::Feed::default(),
+            member_index: crate::member_index::MemberIndex::default(),
         }
     }
 }
@@ -856,6 +859,7 @@ impl<M: Media> CallState<M> {
             Some(room) => {
                 if !room.members.contains(&user) {
                     room.members.push(user.clone());
+                    self.member_index.add(&join.room_id, &user);
                 }
                 room
             }
@@ -877,6 +881,7 @@ impl<M: Media> CallState<M> {
                     started_by: user.clone(),
                 });
                 let roster = self.new_room_roster(&join.room_id, join.roster);
+                self.member_index.replace(&join.room_id, &[], &members);
                 self.rooms.entry(join.room_id.clone()).or_insert(Room {
                     roster,
                     id: join.room_id.clone(),
@@ -999,6 +1004,7 @@ impl<M: Media> CallState<M> {
         if !room.participants.is_empty() {
             self.updates.changed(&room_id);
         } else if let Some(room) = self.rooms.shift_remove(&room_id) {
+            self.member_index.replace(&room_id, &room.members, &[]);
             self.updates.ended(&room_id);
             self.lifecycle.push(Lifecycle::CallEnded {
                 conversation_id: room_id.clone(),

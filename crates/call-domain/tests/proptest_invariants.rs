@@ -32,6 +32,15 @@ fn rid(i: usize) -> String {
     format!("r{i}")
 }
 
+/// Member lists a roster read may return.
+fn read_members(pick: usize) -> Vec<String> {
+    let lists: [&[&str]; 4] = [&["0", "1"], &["2"], &[], &["0", "1", "2", "3"]];
+    lists[pick % lists.len()]
+        .iter()
+        .map(|m| (*m).to_owned())
+        .collect()
+}
+
 /// Cached member lists: r2 has none, so every joiner is added to it.
 fn members(room: usize) -> &'static [&'static str] {
     match room {
@@ -64,6 +73,9 @@ enum Cmd {
     LeaveRoom(usize),
     Disconnect(usize),
     CloseRoom(usize),
+    /// A membership change of room r's conversation, then its roster read with the n-th
+    /// member list (or a failed read), as the server's listener and reader do.
+    Roster(usize, Option<usize>),
 }
 
 fn cmd() -> impl Strategy<Value = Cmd> {
@@ -83,6 +95,7 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         2 => s.clone().prop_map(Cmd::LeaveRoom),
         1 => s.prop_map(Cmd::Disconnect),
         1 => (0..ROOMS).prop_map(Cmd::CloseRoom),
+        2 => (0..ROOMS, prop::option::weighted(0.8, 0..4usize)).prop_map(|(r, m)| Cmd::Roster(r, m)),
     ]
 }
 
@@ -157,10 +170,20 @@ struct Harness<'a> {
     consumers: Vec<(String, String, String)>,
     pending: Vec<Pending>,
     next_id: u64,
+    /// Active rooms whose member list came from a roster read since they were created: a
+    /// read may drop a participant's user (removed from the conversation mid-call).
+    reread: BTreeSet<String>,
 }
 
 impl<'a> Harness<'a> {
     fn new(cov: &'a Coverage) -> Self {
+        let mut harness = Self::empty(cov);
+        // The membership feed is up: rooms created from a roster read are trusted.
+        harness.st.membership_feed_up();
+        harness
+    }
+
+    fn empty(cov: &'a Coverage) -> Self {
         Self {
             // Limits high enough never to trigger: this test is about interleavings.
             st: State::with_limits(call_domain::Limits {
@@ -176,6 +199,7 @@ impl<'a> Harness<'a> {
             consumers: Vec::new(),
             pending: Vec::new(),
             next_id: 0,
+            reread: BTreeSet::new(),
         }
     }
 
@@ -220,6 +244,20 @@ impl<'a> Harness<'a> {
                 Vec::new()
             }
             Cmd::JoinRoom(s, r) => self.join_room(&sid(s), r),
+            Cmd::Roster(r, pick) => {
+                self.st.members_changed(Some(&rid(r)));
+                let reads = self.st.take_roster_reads();
+                let ticket = self.st.roster_ticket();
+                for id in reads {
+                    let read = pick.map(|m| call_domain::RosterRead {
+                        members: read_members(m),
+                        conversation: common::cinfo(&id),
+                    });
+                    assert!(!self.st.roster_read(&id, ticket, read));
+                    self.reread.insert(id);
+                }
+                Vec::new()
+            }
             Cmd::CreateTransport(s, recv) => {
                 if self.begin_transport(&sid(s), recv) {
                     self.finish_last()
@@ -292,10 +330,12 @@ impl<'a> Harness<'a> {
     fn join_room(&mut self, socket: &str, r: usize) -> Vec<Effect> {
         let room = rid(r);
         let before = self.st.room_of(socket).map(str::to_owned);
-        let req = match self.st.user_of(socket) {
+        let mut req = match self.st.user_of(socket) {
             Some(u) => join_req(&self.t, &room, u, members(r)),
             None => join_req(&self.t, &room, "nobody", members(r)),
         };
+        // Created from a roster read taken now (the feed is up): trusted at once.
+        req.roster = Some(self.st.roster_ticket());
         match self.st.check_join_room(socket, Some(&room)) {
             Err(e) => {
                 assert_eq!(e, CallError::JoinFirst);
@@ -648,6 +688,7 @@ impl<'a> Harness<'a> {
         let st = &self.st;
         let stats = st.stats();
         let rooms = st.active_room_ids();
+        self.reread.retain(|id| rooms.contains(id));
         assert_eq!(stats.rooms, rooms.len());
         let mut sum = Stats {
             sockets: stats.sockets,
@@ -664,7 +705,7 @@ impl<'a> Harness<'a> {
                 assert!(self.connected.contains(&p.socket), "{} gone", p.socket);
                 assert!(st.user_of(&p.socket).is_some());
                 assert_eq!(st.room_of(&p.socket), Some(id.as_str()));
-                assert!(room.members.contains(&p.user));
+                assert!(self.reread.contains(id) || room.members.contains(&p.user));
                 sum.participants += 1;
                 sum.transports += p.transport_count();
                 sum.producers += p.producer_count();
@@ -672,6 +713,44 @@ impl<'a> Harness<'a> {
             }
         }
         assert_eq!(stats, sum);
+
+        // Active calls from memory (the member index) agree with the rooms' member lists:
+        // every room that lists the user is answered or left to the directory, no other
+        // room is answered, and the answer keeps the rooms' order.
+        for u in (0..=USERS).map(uid) {
+            let answer = st.active_calls_from_memory(&u);
+            let answered: Vec<String> = answer
+                .calls
+                .iter()
+                .map(|c| c.conversation_id.clone())
+                .collect();
+            let listing: Vec<&String> = rooms
+                .iter()
+                .filter(|id| st.room_members(id).unwrap().contains(&u))
+                .collect();
+            for id in &answered {
+                assert!(
+                    listing.contains(&id),
+                    "{u} answered {id}, which does not list it"
+                );
+                assert!(
+                    !answer.unknown.contains(id),
+                    "{id} both answered and unknown"
+                );
+            }
+            for id in &listing {
+                assert!(
+                    answered.contains(id) || answer.unknown.contains(id),
+                    "{id} lists {u} but is neither answered nor unknown"
+                );
+            }
+            let order: Vec<&String> = listing
+                .iter()
+                .copied()
+                .filter(|id| answered.contains(id))
+                .collect();
+            assert_eq!(order, answered.iter().collect::<Vec<_>>(), "room order");
+        }
 
         assert_eq!(stats.sockets, self.connected.len());
         let mut users = BTreeSet::new();
