@@ -88,12 +88,13 @@ async fn metrics(State(s): State<HttpState>) -> Response {
 }
 
 async fn debug_stats(State(s): State<HttpState>) -> Json<serde_json::Value> {
-    let (st, feed_up, changes) = {
+    let (st, feed_up, changes, untrusted) = {
         let state = s.app.state.lock();
         (
             state.stats(),
             state.membership_feed_is_up(),
             state.membership_changes(),
+            state.untrusted_rosters(),
         )
     };
     let sfu = s.app.sfu.stats().await;
@@ -114,6 +115,8 @@ async fn debug_stats(State(s): State<HttpState>) -> Json<serde_json::Value> {
         "membershipFeed": feed_up,
         // Membership change notifications seen (each one untrusts a roster until re-read).
         "membershipChanges": changes,
+        // Active rooms whose lookups go to the directory until their roster is read (again).
+        "untrustedRosters": untrusted,
         "cluster": s.app.cluster.as_ref().map(|c| c.stats(st.rooms)),
     }))
 }

@@ -8,13 +8,14 @@
 
 use crate::app::App;
 use call_domain::{Directory as _, RosterRead};
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 use std::time::Duration;
 use store_pg::{MemberChange, MemberListener};
 
 /// How long the listener waits for a notification before checking its connection.
 const LISTEN_IDLE: Duration = Duration::from_secs(10);
-/// Reconnect backoff of the listener: first and longest delay.
+/// Reconnect backoff of the listener, and retry backoff of a failed roster read: first and
+/// longest delay.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(200), Duration::from_secs(5));
 
 /// Runs the roster reads of the call state.
@@ -35,14 +36,20 @@ impl Rosters {
         };
         let rooms = app.state.lock().take_roster_reads();
         for room in rooms {
-            tokio::spawn(read(app.clone(), room));
+            tokio::spawn(read(self.app.clone(), room));
         }
     }
 }
 
-/// Read room `room`'s roster until a read returns with no change arriving meanwhile.
-async fn read(app: Arc<App>, room: String) {
+/// Read room `room`'s roster until a read returns with no change arriving meanwhile. A
+/// failed read (the database busy or down) is retried with backoff while the room is active
+/// and the feed up: until then the room's lookups query the directory, which stays correct
+/// but costs a query each.
+async fn read(app: Weak<App>, room: String) {
+    let mut backoff = BACKOFF.0;
     loop {
+        // Held only while reading: a retry's sleep does not keep a stopped server alive.
+        let Some(app) = app.upgrade() else { return };
         let ticket = app.state.lock().roster_ticket();
         let read = match app.directory.roster(&room).await {
             Ok(roster) => Some(match roster {
@@ -61,7 +68,14 @@ async fn read(app: Arc<App>, room: String) {
                 },
             }),
             Err(e) => {
-                tracing::warn!(room = %room, error = %e, "roster read failed; lookups query the directory");
+                let retry = app.state.lock().roster_retry_wanted(&room);
+                tracing::warn!(room = %room, error = %e, retry, retry_in = ?backoff, "roster read failed; lookups query the directory");
+                if retry {
+                    drop(app);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF.1);
+                    continue;
+                }
                 None
             }
         };

@@ -56,6 +56,19 @@ impl Running {
         self.stats().await["membershipFeed"].as_bool().unwrap()
     }
 
+    /// Waits until every active room's roster is trusted (`untrustedRosters` 0).
+    async fn rosters_trusted(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let stats = self.stats().await;
+            if stats["untrustedRosters"] == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "rosters never trusted: {stats}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until the membership feed is `up` (true) or down.
     async fn wait_feed(&self, up: bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -420,7 +433,9 @@ async fn membership_changes_during_a_call_are_seen_at_once() {
         assert!(Instant::now() < deadline, "rename not seen: {ack}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // Settled: lookups are answered from memory again, and never flap back.
+    // Settled: once the changed roster is read again (the rename may show earlier, through
+    // the directory), lookups are answered from memory, and never flap back.
+    s.rosters_trusted().await;
     let before = s.queries().await;
     for _ in 0..20 {
         assert!(listed(&mut bob).await.is_empty());
@@ -488,6 +503,7 @@ async fn a_lost_membership_listener_falls_back_to_queries() {
         .await
         .unwrap();
     until_listed(&mut bob, &[]).await;
+    s.rosters_trusted().await;
     let before = s.queries().await;
     for _ in 0..10 {
         assert!(listed(&mut bob).await.is_empty());

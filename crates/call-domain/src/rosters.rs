@@ -101,6 +101,21 @@ impl<M: Media> CallState<M> {
         self.feed.changes
     }
 
+    /// Active rooms whose roster is not trusted now (their lookups go to the directory).
+    pub fn untrusted_rosters(&self) -> usize {
+        let up = self.feed.up;
+        self.rooms
+            .values()
+            .filter(|room| up.is_none() || room.roster.trusted != up)
+            .count()
+    }
+
+    /// Whether a failed read of room `id`'s roster is worth retrying: the room is still
+    /// active and the feed is up (else the next generation reads it anyway).
+    pub fn roster_retry_wanted(&self, id: &str) -> bool {
+        self.feed.up.is_some() && self.rooms.contains_key(id)
+    }
+
     /// A change notification: the members of `conversation` (every conversation when
     /// `None`) may have changed. Its roster is untrusted at once and read again.
     pub fn members_changed(&mut self, conversation: Option<&str>) {

@@ -88,6 +88,34 @@ fn a_change_untrusts_the_roster_at_once_until_it_is_read_again() {
 }
 
 #[test]
+fn untrusted_rosters_are_counted_and_a_failed_read_is_worth_retrying_while_the_room_lives() {
+    let t = Tracker::default();
+    let mut st = State::new();
+    st.membership_feed_up();
+    let ticket = st.roster_ticket();
+    with_room(&t, &mut st, Some(ticket));
+    assert_eq!(st.untrusted_rosters(), 0);
+    st.members_changed(Some("r1"));
+    assert_eq!(st.untrusted_rosters(), 1);
+    assert!(st.roster_retry_wanted("r1"));
+    assert!(!st.roster_retry_wanted("r9"), "no such room");
+    assert_eq!(st.take_roster_reads(), ["r1"]);
+    let ticket = st.roster_ticket();
+    assert!(!st.roster_read("r1", ticket, read(&["1", "2"])));
+    assert_eq!(st.untrusted_rosters(), 0);
+    st.membership_feed_down();
+    assert_eq!(
+        st.untrusted_rosters(),
+        1,
+        "nothing is trusted without the feed"
+    );
+    assert!(
+        !st.roster_retry_wanted("r1"),
+        "the next generation reads it"
+    );
+}
+
+#[test]
 fn a_change_during_a_read_reads_again() {
     let t = Tracker::default();
     let mut st = State::new();
