@@ -24,4 +24,6 @@ pub mod sid {
 mod body;
 mod engine;
 mod errors;
+// Huddle patch: the lazily allocated outgoing packet queue.
+mod queue;
 mod transport;
