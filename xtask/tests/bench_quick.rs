@@ -64,8 +64,9 @@ fn bench_quick_writes_a_report() -> Result<(), Box<dyn std::error::Error>> {
         assert!(!line.contains('–'), "cluster values missing: {line}");
     }
     // Memory regression guard: RSS per idle joined socket (Huddle's column) stays under a
-    // generous ceiling, about twice what it measures now (19 KiB in release, docs/benchmarks.md;
-    // the quick run is a debug build with few sockets), so a change that doubles it fails.
+    // generous ceiling, about twice what it measures now (the quick run is a debug build with
+    // 200 sockets: 16–17 KiB with the patched engineioxide, docs/benchmarks.md), so a change
+    // that doubles it fails.
     let line = text
         .lines()
         .find(|l| l.starts_with("| RSS per idle joined socket |"))
@@ -83,7 +84,7 @@ fn bench_quick_writes_a_report() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The RSS-per-idle-socket ceiling of the quick bench (KiB).
-const RSS_PER_SOCKET_CEILING_KIB: f64 = 40.0;
+const RSS_PER_SOCKET_CEILING_KIB: f64 = 35.0;
 
 /// KiB from a report cell such as `19.4 KiB`, `812 B` or `1.2 MiB`.
 fn kib_of(cell: &str) -> Option<f64> {
