@@ -212,7 +212,10 @@ fn test_steps(ws: &Path, quick: bool) -> Vec<Step> {
         },
         Step {
             name: "cargo test",
-            action: Action::Commands(vec![cargo(&["test", "--workspace"])]),
+            action: Action::Commands(vec![
+                cargo(&["test", "--workspace"]),
+                vendored_engineioxide_tests(ws),
+            ]),
         },
         Step {
             name: "js integration",
@@ -227,6 +230,26 @@ fn test_steps(ws: &Path, quick: bool) -> Vec<Step> {
             action: browser,
         },
     ]
+}
+
+/// The patched engineioxide (`vendor/engineioxide`, HUDDLE_PATCH.md) is not a workspace
+/// member: its own tests, with its own lock file and target directory.
+fn vendored_engineioxide_tests(ws: &Path) -> Command {
+    let mut cmd = cmd::cargo(ws);
+    cmd.args([
+        "test",
+        "--manifest-path",
+        "vendor/engineioxide/Cargo.toml",
+        "--features",
+        "__test_harness,v3",
+        "--lib",
+        "--tests",
+    ])
+    .env(
+        "CARGO_TARGET_DIR",
+        cmd::target_dir(ws).join("vendor-engineioxide"),
+    );
+    cmd
 }
 
 /// node's test reporter: TAP ("# pass N" / "# fail N") unless a human is watching.
