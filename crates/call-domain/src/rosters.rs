@@ -103,11 +103,15 @@ impl<M: Media> CallState<M> {
 
     /// Active rooms whose roster is not trusted now (their lookups go to the directory).
     pub fn untrusted_rosters(&self) -> usize {
-        let up = self.feed.up;
         self.rooms
             .values()
-            .filter(|room| up.is_none() || room.roster.trusted != up)
+            .filter(|room| !self.roster_trusted(room))
             .count()
+    }
+
+    /// Whether `room`'s roster answers lookups now: kept true by the current feed generation.
+    fn roster_trusted(&self, room: &crate::room::Room<M>) -> bool {
+        self.feed.up.is_some() && room.roster.trusted == self.feed.up
     }
 
     /// Whether a failed read of room `id`'s roster is worth retrying: the room is still
@@ -224,11 +228,9 @@ impl<M: Media> CallState<M> {
     /// Costs one pass over the rooms' trust (no member lists) and an index lookup for the
     /// user; the calls come in room-creation order.
     pub fn active_calls_from_memory(&self, user: &str) -> MemoryAnswer {
-        let up = self.feed.up;
-        let trusted = |room: &crate::room::Room<M>| up.is_some() && room.roster.trusted == up;
         let mut answer = MemoryAnswer::default();
         for (id, room) in &self.rooms {
-            if !trusted(room) {
+            if !self.roster_trusted(room) {
                 answer.unknown.push(id.clone());
             }
         }
@@ -237,7 +239,7 @@ impl<M: Media> CallState<M> {
             .rooms_of(user)
             .iter()
             .filter_map(|id| self.rooms.get_full(id))
-            .filter(|(_, _, room)| trusted(room))
+            .filter(|(_, _, room)| self.roster_trusted(room))
             .map(|(index, _, room)| (index, room))
             .collect();
         found.sort_unstable_by_key(|&(index, _)| index);
